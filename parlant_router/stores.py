@@ -1,0 +1,130 @@
+"""The catalog of Parlant stores that parlant.yaml can route.
+
+Pure data: importing this module must not import Parlant (the config layer and
+`parlant-router routes` use it and must stay fast). Classes are named by import
+path and resolved by the router when it builds the container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """One routable Parlant store."""
+
+    name: str
+    """The key under `stores:` in parlant.yaml."""
+    interface: str
+    """`module:Class` of the abstract store the engine asks the container for."""
+    implementation: str
+    """`module:Class` of Parlant's document- or vector-backed implementation."""
+    collections: tuple[str, ...]
+    """Document collections the implementation opens (a `metadata` collection is added by Parlant)."""
+    vector_backed: bool = False
+    """True when the store also keeps embeddings in a VectorDatabase."""
+
+
+def _spec(
+    name: str,
+    module: str,
+    interface: str,
+    implementation: str,
+    collections: tuple[str, ...],
+    vector_backed: bool = False,
+) -> StoreSpec:
+    return StoreSpec(
+        name=name,
+        interface=f"parlant.core.{module}:{interface}",
+        implementation=f"parlant.core.{module}:{implementation}",
+        collections=collections,
+        vector_backed=vector_backed,
+    )
+
+
+STORES: dict[str, StoreSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec("sessions", "sessions", "SessionStore", "SessionDocumentStore", ("sessions", "events")),
+        _spec(
+            "customers",
+            "customers",
+            "CustomerStore",
+            "CustomerDocumentStore",
+            ("customers", "customer_tag_associations"),
+        ),
+        _spec(
+            "context_variables",
+            "context_variables",
+            "ContextVariableStore",
+            "ContextVariableDocumentStore",
+            ("variables", "variable_tag_associations", "values"),
+        ),
+        _spec("agents", "agents", "AgentStore", "AgentDocumentStore", ("agents", "agent_tags")),
+        _spec("tags", "tags", "TagStore", "TagDocumentStore", ("tags",)),
+        _spec(
+            "guidelines",
+            "guidelines",
+            "GuidelineStore",
+            "GuidelineDocumentStore",
+            ("guidelines", "guideline_tag_associations"),
+        ),
+        _spec(
+            "relationships",
+            "relationships",
+            "RelationshipStore",
+            "RelationshipDocumentStore",
+            ("relationships",),
+        ),
+        _spec(
+            "guideline_tool_associations",
+            "guideline_tool_associations",
+            "GuidelineToolAssociationStore",
+            "GuidelineToolAssociationDocumentStore",
+            ("associations",),
+        ),
+        _spec(
+            "evaluations",
+            "evaluations",
+            "EvaluationStore",
+            "EvaluationDocumentStore",
+            ("evaluations", "evaluation_tag_associations"),
+        ),
+        _spec(
+            "journeys",
+            "journeys",
+            "JourneyStore",
+            "JourneyVectorStore",
+            ("journeys", "journey_nodes", "journey_edges", "journey_tags", "journey_conditions"),
+            vector_backed=True,
+        ),
+        _spec(
+            "glossary",
+            "glossary",
+            "GlossaryStore",
+            "GlossaryVectorStore",
+            ("glossary", "glossary_tags"),
+            vector_backed=True,
+        ),
+        _spec(
+            "canned_responses",
+            "canned_responses",
+            "CannedResponseStore",
+            "CannedResponseVectorStore",
+            ("canned_responses", "canned_response_tag_associations"),
+            vector_backed=True,
+        ),
+        _spec(
+            "capabilities",
+            "capabilities",
+            "CapabilityStore",
+            "CapabilityVectorStore",
+            ("capabilities", "capability_tags"),
+            vector_backed=True,
+        ),
+    )
+}
+
+STORE_NAMES: tuple[str, ...] = tuple(STORES)
+VECTOR_STORE_NAMES: tuple[str, ...] = tuple(n for n, s in STORES.items() if s.vector_backed)
