@@ -1,11 +1,223 @@
-"""Command line: `parlant-router` and the `parlant` alias (filled in by the config issue)."""
+"""Command line: `parlant-router` and the `parlant` alias.
+
+Every `ParlantRouterError` ends the command with its one-line message on
+stderr and no traceback: exit 2 for a `ConfigError`, 1 for a `RouterError`.
+The router and the store probe are imported inside their commands, so that
+`routes`, `schema` and `init` stay fast and never import Parlant.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
 
-def main() -> None:
-    raise SystemExit("parlant-router: not built yet")
+import click
+from rich.console import Console
+from rich.table import Table
+
+from parlant_router.errors import ConfigError, ParlantRouterError
+from parlant_router.loading import LoadedConfig, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SCHEMA_FILE = "parlant.schema.json"
+
+
+def _reports_errors(command: F) -> F:
+    """Turn a ParlantRouterError into its one line on stderr and the documented exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            click.echo(str(error), err=True)
+            sys.exit(2)
+        except ParlantRouterError as error:
+            click.echo(str(error), err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _config_options(command: F) -> F:
+    """-c/--config, -e/--env and --set, shared by run, check and routes."""
+    command = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override one key (dotted path; the value is a YAML scalar). Repeatable.",
+    )(command)
+    command = click.option(
+        "-e",
+        "--env",
+        envvar="PARLANT_ENV",
+        default=None,
+        help="Environment to apply from `environments:` (default: $PARLANT_ENV).",
+    )(command)
+    command = click.option(
+        "-c",
+        "--config",
+        "config_path",
+        envvar="PARLANT_CONFIG",
+        default="parlant.yaml",
+        show_default=True,
+        type=click.Path(dir_okay=False, path_type=str),
+        help="Config file (default: $PARLANT_CONFIG or ./parlant.yaml).",
+    )(command)
+    return command
+
+
+def _load(config_path: str, env: str | None, overrides: Sequence[str]) -> LoadedConfig:
+    return load_config(config_path, env=env or None, overrides=overrides)
+
+
+def _console() -> Console:
+    # Off a terminal (pipes, CI, tests) keep table rows on one line each.
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=240)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Route every Parlant store to a backend declared in parlant.yaml."""
+
+
+@cli.command()
+@_config_options
+@_reports_errors
+def run(config_path: str, env: str | None, overrides: tuple[str, ...]) -> None:
+    """Start the Parlant server with the stores routed as configured."""
+    loaded = _load(config_path, env, overrides)
+    from parlant_router.router import run_server
+
+    try:
+        asyncio.run(run_server(loaded))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+@cli.command()
+@_config_options
+@click.option(
+    "--no-write", is_flag=True, help="Only connect and read; do not create/write/drop a probe."
+)
+@_reports_errors
+def check(config_path: str, env: str | None, overrides: tuple[str, ...], no_write: bool) -> None:
+    """Validate, connect to every backend in use and probe each store: one PASS/FAIL line each."""
+    loaded = _load(config_path, env, overrides)
+    from parlant_router.check import check_stores
+
+    results = asyncio.run(check_stores(loaded, write=not no_write))
+    if not results:
+        click.echo("no stores are routed: every store keeps Parlant's default")
+    for result in results:
+        status = "PASS" if result.ok else "FAIL"
+        click.echo(f"{status} {result.store:<28} {result.backend:<16} {result.detail}")
+    if not all(result.ok for result in results):
+        sys.exit(1)
+
+
+@cli.command()
+@_config_options
+@_reports_errors
+def routes(config_path: str, env: str | None, overrides: tuple[str, ...]) -> None:
+    """Show where every configured store lives (secrets are never shown)."""
+    from parlant_router.routes import resolve_routes
+
+    loaded = _load(config_path, env, overrides)
+    resolved = resolve_routes(loaded.config)
+    console = _console()
+    sources = str(loaded.path) + (f" + {loaded.overlay}" if loaded.overlay else "")
+    title = f"{sources}" + (f" (env: {loaded.env})" if loaded.env else "")
+    table = Table(title=title, title_justify="left")
+    for column in ("store", "backend", "type", "location"):
+        table.add_column(column, overflow="fold")
+    for route in resolved:
+        location = route.location.replace(", ", "\n")
+        table.add_row(route.store, route.backend_name, route.backend.type, location)
+    console.print(table)
+    if not resolved:
+        console.print("no stores are routed: every store keeps Parlant's default")
+
+
+def schema_text() -> str:
+    """The JSON Schema of parlant.yaml as committed in schemas/parlant.schema.json."""
+    from parlant_router.config import config_json_schema
+
+    return json.dumps(config_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of parlant.yaml (for editors)."""
+    click.echo(schema_text(), nl=False)
+
+
+def starter_config() -> str:
+    """The commented starter parlant.yaml that `init` writes."""
+    return (
+        resources.files("parlant_router")
+        .joinpath("templates", "parlant.yaml")
+        .read_text(encoding="utf-8")
+    )
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.argument("path", default="parlant.yaml", type=click.Path(dir_okay=False, path_type=Path))
+def init(force: bool, path: Path) -> None:
+    """Write a starter parlant.yaml (and parlant.schema.json beside it, for editors)."""
+    schema_path = path.with_name(SCHEMA_FILE)
+    if not force:
+        for existing in (path, schema_path):
+            if existing.exists():
+                click.echo(f"{existing}: already exists (use --force to overwrite)", err=True)
+                sys.exit(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(starter_config(), encoding="utf-8")
+    schema_path.write_text(schema_text(), encoding="utf-8")
+    click.echo(f"wrote {path} and {schema_path}; try: parlant-router routes -c {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `parlant-router`."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="parlant-router")
+
+
+# Options of `parlant --config X ...` that take a value, and Parlant client's own
+# top-level ones (`parlant -s ADDRESS agent list`), to find where the options end.
+_VALUE_OPTIONS = frozenset({"-e", "--env", "--set", "-s", "--server", "--log-port"})
+
+
+def _wants_router(argv: Sequence[str]) -> bool:
+    """True when the top-level options (before any subcommand) name a config file."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--" or not arg.startswith("-"):
+            return False
+        if arg in ("-c", "--config") or arg.startswith("--config="):
+            return True
+        if arg.startswith("-c") and not arg.startswith("--"):
+            return True  # -cFILE
+        if arg in _VALUE_OPTIONS:
+            next(args, None)
+    return False
 
 
 def parlant_alias() -> None:
-    raise SystemExit("parlant: not built yet")
+    """Entry point of `parlant`: `parlant --config X` runs the router, the rest is Parlant's CLI."""
+    argv = sys.argv[1:]
+    if _wants_router(argv):
+        cli.main(args=["run", *argv], prog_name="parlant")
+        return
+    from parlant.bin.client import main as parlant_client_main
+
+    parlant_client_main()

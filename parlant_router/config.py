@@ -1,0 +1,467 @@
+"""The models of parlant.yaml (pydantic v2).
+
+Every model forbids unknown keys. Validation failures that concern a specific
+key are raised as `ConfigIssue`, which carries the key path, so the loader can
+point at the exact line of the file (see `parlant_router.loading`). Relative
+paths are resolved against ``base_dir`` from the validation context (the loader
+passes the config file's directory).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from parlant_router.stores import STORE_NAMES, VECTOR_STORE_NAMES
+
+TABLE_PREFIX_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_TABLE_PREFIX_RE = re.compile(TABLE_PREFIX_PATTERN)
+_FACTORY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
+
+SECRET_KEYS: frozenset[str] = frozenset({"password", "token", "private_key_passphrase", "url"})
+"""Keys whose values are secrets: never printed, logged or put in an error."""
+
+TABLE_BACKEND_TYPES: frozenset[str] = frozenset({"snowflake", "mongodb"})
+"""Backend types that keep each store in prefixed tables (collections)."""
+
+
+class ConfigIssue(ValueError):
+    """A validation failure at a key path relative to the model (or field) that raised it.
+
+    ``at_key`` says the problem is the key itself (unknown name), so the error
+    points at the key rather than at its value.
+    """
+
+    def __init__(self, path: Iterable[str], message: str, *, at_key: bool = False) -> None:
+        self.path = tuple(path)
+        self.message = message
+        self.at_key = at_key
+        super().__init__(f"{'.'.join(self.path)}: {message}" if self.path else message)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def _resolve_path(value: Path | None, info: ValidationInfo) -> Path | None:
+    if value is None:
+        return None
+    path = value.expanduser()
+    base_dir = (info.context or {}).get("base_dir")
+    if base_dir is not None and not path.is_absolute():
+        path = Path(os.path.normpath(Path(base_dir) / path))
+    return path
+
+
+class _Model(BaseModel):
+    """Strict base: unknown keys are refused with a did-you-mean, numbers may stand for strings."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        # `password: 123456` or `account: 12345` in YAML are numbers; they mean strings.
+        coerce_numbers_to_str=True,
+    )
+
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        """Hook for shorthands, applied before key checks."""
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_keys(cls, data: Any) -> Any:
+        data = cls._expand(data)
+        if not isinstance(data, dict):
+            return data
+        names = {field.alias or name for name, field in cls.model_fields.items()}
+        allowed = names | set(cls.model_fields)
+        for key in data:
+            if key not in allowed:
+                raise ConfigIssue(
+                    (str(key),),
+                    f"unknown key {str(key)!r}{did_you_mean(str(key), sorted(names))}",
+                    at_key=True,
+                )
+        # An empty value (typically `${VAR:-}`) means "not set" for optional keys.
+        cleaned = dict(data)
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if cleaned.get(key) == "" and field.default is None and not field.is_required():
+                cleaned[key] = None
+        return cleaned
+
+
+class ServerConfig(_Model):
+    """How the Parlant server runs (what `p.Server` / `parlant-server` take)."""
+
+    host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(
+        default=8800, ge=0, le=65535, description="Port of the HTTP API (0: any free port)."
+    )
+    tool_service_port: int = Field(
+        default=8818, ge=0, le=65535, description="Port of Parlant's built-in tool service."
+    )
+    nlp: str = Field(
+        default="offline",
+        description=(
+            "NLP service: `offline` (no network, no key), a Parlant service name "
+            "(openai, anthropic, snowflake, ...) or `pkg.mod:factory`."
+        ),
+    )
+    migrate: bool = Field(
+        default=True, description="Let Parlant migrate stores written by older versions."
+    )
+    log_level: Literal["trace", "debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="Server log level."
+    )
+    home: Path = Field(
+        default=Path("parlant-data"),
+        validate_default=True,
+        description="Where Parlant writes its own files (PARLANT_HOME); relative to this file.",
+    )
+    modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules to load, as `parlant-server --module` does.",
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _resolve_home(cls, value: Path, info: ValidationInfo) -> Path:
+        resolved = _resolve_path(value, info)
+        assert resolved is not None  # a Path in gives a Path out
+        return resolved
+
+
+SnowflakeAuthMethod = Literal[
+    "password", "token", "token_file", "private_key_file", "connection_name", "emulator", "env"
+]
+
+
+class SnowflakeBackend(_Model):
+    """Snowflake, through parlant_router.snowflake.SnowflakeDocumentDatabase.
+
+    Authentication is one choice among `password`, `token` (OAuth), `token_file`,
+    `private_key_file` (+ `private_key_passphrase`), `connection_name`
+    (connections.toml) and `emulator`. With none of them, the connection is read
+    from the `SNOWFLAKE_*` environment variables when connecting (see
+    `auth_method == "env"`).
+    """
+
+    AUTH_KEYS: ClassVar[tuple[str, ...]] = (
+        "password",
+        "token",
+        "token_file",
+        "private_key_file",
+        "connection_name",
+        "emulator",
+    )
+
+    type: Literal["snowflake"] = Field(description="Backend type.")
+    account: str | None = Field(default=None, description="Account identifier (e.g. `abc-xy123`).")
+    user: str | None = Field(default=None, description="User to authenticate as.")
+    host: str | None = Field(
+        default=None, description="Host name, when it is not derived from account."
+    )
+    authenticator: str | None = Field(
+        default=None,
+        description="Connector authenticator (e.g. `oauth`, `snowflake_jwt`); usually implied.",
+    )
+    warehouse: str | None = Field(default=None, description="Warehouse that runs the queries.")
+    database: str | None = Field(
+        default=None, description="Database of the tables (emulator default: PARLANT)."
+    )
+    schema_: str | None = Field(
+        default=None, alias="schema", description="Schema of the tables (emulator default: PUBLIC)."
+    )
+    role: str | None = Field(
+        default=None, description="Role to use; empty or absent: the user's default."
+    )
+    query_tag: str | None = Field(default=None, description="QUERY_TAG set on every session.")
+    connection_name: str | None = Field(
+        default=None, description="Authentication: a named connection from connections.toml."
+    )
+    password: SecretStr | None = Field(
+        default=None, description="Authentication: password (secret)."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="Authentication: OAuth access token (secret)."
+    )
+    token_file: Path | None = Field(
+        default=None,
+        description="Authentication: file holding an OAuth token, re-read on every connect (SPCS).",
+    )
+    private_key_file: Path | None = Field(
+        default=None, description="Authentication: PEM private key file (key-pair authentication)."
+    )
+    private_key_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of private_key_file (secret)."
+    )
+    session_parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Snowflake session parameters set on connect."
+    )
+    emulator: Path | None = Field(
+        default=None,
+        description=(
+            "Run the embedded Snowflake emulator, persisting under this directory; "
+            "credentials are then optional."
+        ),
+    )
+    pool_size: int = Field(default=4, ge=1, description="Connections kept open to Snowflake.")
+    table_type: Literal["standard", "hybrid"] = Field(
+        default="standard", description="Kind of table created for new collections."
+    )
+
+    @field_validator("token_file", "private_key_file", "emulator")
+    @classmethod
+    def _resolve_paths(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve_path(value, info)
+
+    @property
+    def auth_method(self) -> SnowflakeAuthMethod:
+        """The authentication choice; ``"env"`` when none is named (SNOWFLAKE_* at connect time)."""
+        for key in self.AUTH_KEYS:
+            if getattr(self, key) is not None:
+                method: SnowflakeAuthMethod = key  # type: ignore[assignment]
+                return method
+        return "env"
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> SnowflakeBackend:
+        chosen = [key for key in self.AUTH_KEYS if getattr(self, key) is not None]
+        if len(chosen) > 1:
+            raise ConfigIssue(
+                (chosen[1],),
+                f"{chosen[0]!r} and {chosen[1]!r} are both set: choose one authentication method",
+            )
+        if self.private_key_passphrase is not None and self.private_key_file is None:
+            raise ConfigIssue(
+                ("private_key_passphrase",), "needs 'private_key_file' (key-pair authentication)"
+            )
+        needs = {
+            "password": ("account", "user"),
+            "token": ("account",),
+            "token_file": ("account",),
+            "private_key_file": ("account", "user"),
+        }
+        for key in needs.get(self.auth_method, ()):
+            if getattr(self, key) is None:
+                raise ConfigIssue((key,), f"required by {self.auth_method} authentication")
+        if self.emulator is not None:
+            if self.table_type == "hybrid":
+                raise ConfigIssue(("table_type",), "the emulator has no hybrid tables")
+            # The emulator creates these; a real account has no such default.
+            self.database = self.database or "PARLANT"
+            self.schema_ = self.schema_ or "PUBLIC"
+        return self
+
+
+class JsonBackend(_Model):
+    """Parlant's JSON-file database: one `<store>.json` per store in `directory`."""
+
+    type: Literal["json"] = Field(description="Backend type.")
+    directory: Path = Field(description="Directory of the JSON files; relative to this file.")
+
+    @field_validator("directory")
+    @classmethod
+    def _resolve_directory(cls, value: Path, info: ValidationInfo) -> Path:
+        resolved = _resolve_path(value, info)
+        assert resolved is not None
+        return resolved
+
+
+class TransientBackend(_Model):
+    """In memory: lost when the server stops."""
+
+    type: Literal["transient"] = Field(description="Backend type.")
+
+
+class MongoBackend(_Model):
+    """MongoDB (needs the `mongodb` extra)."""
+
+    type: Literal["mongodb"] = Field(description="Backend type.")
+    url: SecretStr = Field(description="Connection URL, e.g. `mongodb://host:27017` (secret).")
+    database: str = Field(default="parlant", description="Database that holds the collections.")
+
+
+class CustomBackend(_Model):
+    """A DocumentDatabase built by your own factory."""
+
+    type: Literal["custom"] = Field(description="Backend type.")
+    factory: str = Field(
+        pattern=_FACTORY_PATTERN,
+        description="`pkg.mod:callable` returning the DocumentDatabase.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments for the factory."
+    )
+
+
+BackendConfig = Annotated[
+    Union[SnowflakeBackend, JsonBackend, TransientBackend, MongoBackend, CustomBackend],  # noqa: UP007
+    Field(discriminator="type"),
+]
+BACKEND_TYPES: tuple[str, ...] = ("snowflake", "json", "transient", "mongodb", "custom")
+
+
+class StoreRoute(_Model):
+    """Where one Parlant store lives. `sessions: warehouse` is short for `{backend: warehouse}`."""
+
+    backend: str = Field(description="Name of a backend under `backends`.")
+    table_prefix: str | None = Field(
+        default=None,
+        pattern=TABLE_PREFIX_PATTERN,
+        description=(
+            "Prefix of the store's tables (snowflake, mongodb); "
+            "default `PARLANT_<STORE>_`. Ignored by json and transient backends."
+        ),
+    )
+    vector: Literal["transient", "chroma", "qdrant"] = Field(
+        default="transient",
+        description="Vector database of a vector-backed store (journeys, glossary, ...).",
+    )
+    vector_directory: Path | None = Field(
+        default=None,
+        description="Persistence directory of chroma/qdrant; default `<server.home>/vectors/<store>`.",
+    )
+
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        return {"backend": data} if isinstance(data, str) else data
+
+    @field_validator("table_prefix", mode="before")
+    @classmethod
+    def _check_prefix(cls, value: Any) -> Any:
+        # Refused, never rewritten: a silently changed prefix would point at other tables.
+        if isinstance(value, str) and not _TABLE_PREFIX_RE.match(value):
+            raise ConfigIssue(
+                (),
+                f"{value!r} is not a valid table prefix: use letters, digits and underscores, "
+                "not starting with a digit",
+            )
+        return value
+
+    @field_validator("vector_directory")
+    @classmethod
+    def _resolve_vector_directory(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve_path(value, info)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = handler(core_schema)
+        schema = handler.resolve_ref_schema(schema)
+        return {
+            "anyOf": [
+                {"type": "string", "description": "Shorthand for `{backend: <name>}`."},
+                schema,
+            ]
+        }
+
+
+class ParlantConfig(_Model):
+    """parlant.yaml: the server, the backends, and which backend holds each store."""
+
+    version: Literal[1] = Field(description="Format version of this file; always 1.")
+    server: ServerConfig = Field(
+        default_factory=lambda: ServerConfig.model_validate({}), description="The Parlant server."
+    )
+    backends: dict[str, BackendConfig] = Field(
+        default_factory=dict, description="Named databases the stores can use."
+    )
+    stores: dict[str, StoreRoute] = Field(
+        default_factory=dict,
+        description="Parlant store -> backend. A store not listed keeps Parlant's default.",
+    )
+    environments: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Per-environment overrides (merged over this file with --env / PARLANT_ENV); "
+            "`null` deletes a key."
+        ),
+    )
+
+    @field_validator("stores", mode="before")
+    @classmethod
+    def _check_store_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name in value:
+                if name not in STORE_NAMES:
+                    raise ConfigIssue(
+                        (str(name),),
+                        f"unknown store {str(name)!r}{did_you_mean(str(name), STORE_NAMES)}",
+                        at_key=True,
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _check_routes(self) -> ParlantConfig:
+        # Imported here: routes.py imports this module, and it owns the naming rules.
+        from parlant_router.routes import effective_table_prefix
+
+        seen_prefixes: dict[tuple[str, str], str] = {}
+        for store, route in self.stores.items():
+            path = ("stores", store)
+            backend = self.backends.get(route.backend)
+            if backend is None:
+                defined = ", ".join(sorted(self.backends)) or "none"
+                raise ConfigIssue(
+                    (*path, "backend"),
+                    f"backend {route.backend!r} is not defined"
+                    f"{did_you_mean(route.backend, self.backends)}; defined: {defined}",
+                )
+            if store not in VECTOR_STORE_NAMES:
+                for key in ("vector", "vector_directory"):
+                    if key in route.model_fields_set:
+                        raise ConfigIssue(
+                            (*path, key),
+                            f"only vector-backed stores ({', '.join(VECTOR_STORE_NAMES)}) "
+                            "take a vector database",
+                        )
+            elif route.vector_directory is not None and route.vector == "transient":
+                raise ConfigIssue(
+                    (*path, "vector_directory"), "needs `vector: chroma` or `vector: qdrant`"
+                )
+            # Every backend type holds documents, so any of them can carry a vector-backed
+            # store's documents; custom factories are trusted to.
+            prefix = effective_table_prefix(store, backend, route.table_prefix)
+            if prefix is not None:
+                # Snowflake folds unquoted identifiers to upper case: compare as it would.
+                folded = prefix.upper() if backend.type == "snowflake" else prefix
+                other = seen_prefixes.get((route.backend, folded))
+                if other is not None:
+                    raise ConfigIssue(
+                        (*path, "table_prefix") if route.table_prefix else path,
+                        f"table prefix {prefix!r} is also used by store {other!r} on backend "
+                        f"{route.backend!r}; they would share Parlant's metadata table",
+                    )
+                seen_prefixes[(route.backend, folded)] = store
+        return self
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of parlant.yaml, for editors (`parlant-router schema`)."""
+    schema = ParlantConfig.model_json_schema()
+    stores = schema["properties"]["stores"]
+    # Name the stores so that editors complete them and flag misspellings.
+    stores.pop("additionalProperties", None)
+    stores["properties"] = {name: {"$ref": "#/$defs/StoreRoute"} for name in STORE_NAMES}
+    stores["additionalProperties"] = False
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "parlant.yaml"
+    return schema
