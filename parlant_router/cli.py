@@ -141,7 +141,7 @@ def routes(config_path: str, env: str | None, overrides: tuple[str, ...]) -> Non
     for column in ("store", "backend", "type", "location"):
         table.add_column(column, overflow="fold")
     for route in resolved:
-        location = route.location.replace(", ", "\n")
+        location = route.location.replace("; ", "\n").replace(", ", "\n")
         table.add_row(route.store, route.backend_name, route.backend.type, location)
     console.print(table)
     if not resolved:

@@ -329,7 +329,8 @@ class StoreRoute(_Model):
         pattern=TABLE_PREFIX_PATTERN,
         description=(
             "Prefix of the store's tables (snowflake, mongodb); "
-            "default `PARLANT_<STORE>_`. Ignored by json and transient backends."
+            "default `PARLANT_<STORE>_`. Passed as given to custom factories; "
+            "json and transient backends have no tables and ignore it."
         ),
     )
     vector: Literal["transient", "chroma", "qdrant"] = Field(
@@ -440,7 +441,7 @@ class ParlantConfig(_Model):
             # Every backend type holds documents, so any of them can carry a vector-backed
             # store's documents; custom factories are trusted to.
             prefix = effective_table_prefix(store, backend, route.table_prefix)
-            if prefix is not None:
+            if prefix is not None and backend.type in TABLE_BACKEND_TYPES:
                 # Snowflake folds unquoted identifiers to upper case: compare as it would.
                 folded = prefix.upper() if backend.type == "snowflake" else prefix
                 other = seen_prefixes.get((route.backend, folded))

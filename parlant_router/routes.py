@@ -53,7 +53,10 @@ def default_table_prefix(store: str) -> str:
 
 
 def effective_table_prefix(store: str, backend: BackendConfig, given: str | None) -> str | None:
-    """The prefix a store's tables get on `backend`; None where tables have no prefix."""
+    """The prefix a store's tables get on `backend`: given or `PARLANT_<STORE>_` on snowflake and
+    mongodb, given as is to a custom factory, None on json and transient (no tables)."""
+    if backend.type == "custom":
+        return given
     if backend.type not in TABLE_BACKEND_TYPES:
         return None
     return given or default_table_prefix(store)
@@ -91,7 +94,7 @@ def _location(
         assert prefix is not None
         database, schema = _snowflake_scope(backend)
         tables = ", ".join(f"{database}.{schema}.{t}" for t in snowflake_table_names(store, prefix))
-        return f"emulator:{backend.emulator} {tables}" if backend.emulator else tables
+        return f"emulator:{backend.emulator}; {tables}" if backend.emulator else tables
     if isinstance(backend, MongoBackend):
         assert prefix is not None
         names = ", ".join(f"{prefix}{c}" for c in collection_names(store))
