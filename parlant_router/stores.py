@@ -24,6 +24,10 @@ class StoreSpec:
     """Document collections the implementation opens (a `metadata` collection is added by Parlant)."""
     vector_backed: bool = False
     """True when the store also keeps embeddings in a VectorDatabase."""
+    content_ids: bool = True
+    """True when Parlant derives the store's ids from content (IdGenerator checksums), so
+    that a restart re-creating the same entity re-creates the same id; False where ids are
+    random (sessions and events, evaluations)."""
 
 
 def _spec(
@@ -33,6 +37,7 @@ def _spec(
     implementation: str,
     collections: tuple[str, ...],
     vector_backed: bool = False,
+    content_ids: bool = True,
 ) -> StoreSpec:
     return StoreSpec(
         name=name,
@@ -40,13 +45,21 @@ def _spec(
         implementation=f"parlant.core.{module}:{implementation}",
         collections=collections,
         vector_backed=vector_backed,
+        content_ids=content_ids,
     )
 
 
 STORES: dict[str, StoreSpec] = {
     spec.name: spec
     for spec in (
-        _spec("sessions", "sessions", "SessionStore", "SessionDocumentStore", ("sessions", "events")),
+        _spec(
+            "sessions",
+            "sessions",
+            "SessionStore",
+            "SessionDocumentStore",
+            ("sessions", "events"),
+            content_ids=False,
+        ),
         _spec(
             "customers",
             "customers",
@@ -90,6 +103,7 @@ STORES: dict[str, StoreSpec] = {
             "EvaluationStore",
             "EvaluationDocumentStore",
             ("evaluations", "evaluation_tag_associations"),
+            content_ids=False,
         ),
         _spec(
             "journeys",

@@ -1,0 +1,81 @@
+"""`type: custom`: your own DocumentDatabase, built by `factory: pkg.mod:callable`.
+
+The factory is called once per routed store as ``factory(logger, options, route)`` where
+`logger` is Parlant's `Logger`, `options` the backend's `options:` mapping (a fresh dict per
+call) and `route` the `ResolvedRoute` (store name, table prefix, ...). It may be sync or
+async and must return a `parlant.core.persistence.document_database.DocumentDatabase`.
+If the database is an async context manager, the router enters it and exits it at
+shutdown; otherwise it is used as it is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+from parlant.core.persistence.document_database import DocumentDatabase
+
+from parlant_router.backends.base import Backend
+from parlant_router.errors import RouterError
+
+if TYPE_CHECKING:
+    from parlant_router.config import CustomBackend as CustomBackendConfig
+    from parlant_router.routes import ResolvedRoute
+
+
+def import_factory(spec: str, *, key: str) -> Any:
+    """Import `pkg.mod:attr`; a RouterError naming `key` when it cannot be found."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise RouterError(f"{key}: '{spec}' is not of the form 'package.module:callable'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise RouterError(f"{key}: cannot import module '{module_name}': {error}") from None
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise RouterError(f"{key}: module '{module_name}' has no '{attribute}'") from None
+    if not callable(target):
+        raise RouterError(f"{key}: '{spec}' is not callable")
+    return target
+
+
+class CustomBackend(Backend):
+    """A DocumentDatabase from a user factory (see the module docstring for the signature)."""
+
+    @property
+    def _config(self) -> CustomBackendConfig:
+        return self.config  # type: ignore[return-value]
+
+    async def database(self, route: ResolvedRoute) -> DocumentDatabase:
+        factory_spec = self._config.factory
+        options: dict[str, Any] = dict(self._config.options)
+        key = f"backends.{self.name}.factory"
+        factory = import_factory(factory_spec, key=key)
+        try:
+            result = factory(self.context.logger, options, route)
+            if inspect.isawaitable(result):
+                result = await result
+        except RouterError:
+            raise
+        except Exception as error:
+            raise RouterError(
+                f"{key}: '{factory_spec}' failed for store '{route.store}': "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        if not isinstance(result, DocumentDatabase):
+            raise RouterError(
+                f"{key}: '{factory_spec}' returned {type(result).__name__}, not a DocumentDatabase"
+            )
+        if isinstance(result, AbstractAsyncContextManager) or hasattr(result, "__aenter__"):
+            entered: object = await self.context.stack.enter_async_context(result)  # type: ignore[arg-type]
+            return entered if isinstance(entered, DocumentDatabase) else result
+        return result
+
+    def describe(self) -> str:
+        return f"custom factory {self._config.factory}"

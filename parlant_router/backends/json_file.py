@@ -1,0 +1,39 @@
+"""`type: json`: one JSON file per store under the backend's directory (Parlant's adapter)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from parlant.adapters.db.json_file import JSONFileDocumentDatabase
+
+from parlant_router.backends.base import Backend
+from parlant_router.errors import RouterError
+
+if TYPE_CHECKING:
+    from parlant.core.persistence.document_database import DocumentDatabase
+
+    from parlant_router.routes import ResolvedRoute
+
+
+class JsonBackend(Backend):
+    """Parlant's JSONFileDocumentDatabase, one file per store (`<directory>/<store>.json`)."""
+
+    async def database(self, route: ResolvedRoute) -> DocumentDatabase:
+        if route.json_file is None:
+            raise RouterError(f"stores.{route.store}: the json backend resolved no file")
+        path = route.json_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return await self.context.stack.enter_async_context(
+                JSONFileDocumentDatabase(self.context.logger, path)
+            )
+        except OSError as error:
+            raise RouterError(
+                f"stores.{route.store}: cannot use {path}: {error.strerror or error}"
+            ) from None
+        except ValueError as error:
+            # json.JSONDecodeError: a corrupt file must not start a server that would overwrite it.
+            raise RouterError(f"stores.{route.store}: {path} is not valid JSON: {error}") from None
+
+    def describe(self) -> str:
+        return f"json files in {self.config.directory}"  # type: ignore[union-attr]

@@ -1,0 +1,122 @@
+"""`type: snowflake`: parlant_router.snowflake.SnowflakeDocumentDatabase, or its local emulator.
+
+With `emulator: DIR` the backend starts the embedded emulator once (fakesnow's HTTP server
+on a free loopback port, persisting under DIR) and every store routed here talks to it
+through the real connector. Otherwise the backend's settings become `SnowflakeCredentials`
+(none given: the seed's `SNOWFLAKE_*` variables, read at connect time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from parlant_router.backends.base import Backend
+from parlant_router.errors import RouterError
+from parlant_router.snowflake.errors import SnowflakeBackendError
+
+if TYPE_CHECKING:
+    from parlant.core.persistence.document_database import DocumentDatabase
+
+    from parlant_router.config import SnowflakeBackend as SnowflakeBackendConfig
+    from parlant_router.routes import ResolvedRoute
+    from parlant_router.snowflake.credentials import SnowflakeCredentials
+
+
+def credentials_for(config: SnowflakeBackendConfig) -> SnowflakeCredentials:
+    """parlant.yaml's snowflake settings as SnowflakeCredentials (no auth named: SNOWFLAKE_*)."""
+    from parlant_router.snowflake.credentials import SnowflakeCredentials
+
+    if config.auth_method == "env":
+        return SnowflakeCredentials.from_env()
+    return SnowflakeCredentials(
+        account=config.account,
+        user=config.user,
+        host=config.host,
+        authenticator=config.authenticator,
+        warehouse=config.warehouse,
+        database=config.database,
+        schema=config.schema_,
+        role=config.role,
+        query_tag=config.query_tag,
+        connection_name=config.connection_name,
+        password=config.password.get_secret_value() if config.password else None,
+        token=config.token.get_secret_value() if config.token else None,
+        token_file=config.token_file,
+        private_key_file=config.private_key_file,
+        private_key_passphrase=(
+            config.private_key_passphrase.get_secret_value()
+            if config.private_key_passphrase
+            else None
+        ),
+        session_parameters=dict(config.session_parameters),
+    )
+
+
+class SnowflakeBackend(Backend):
+    """One Snowflake account (or the local emulator) shared by every store routed to it."""
+
+    _emulator_params: dict[str, Any] | None = None
+    _credentials: SnowflakeCredentials | None = None
+
+    @property
+    def _config(self) -> SnowflakeBackendConfig:
+        return self.config  # type: ignore[return-value]
+
+    async def open(self) -> None:
+        config = self._config
+        if config.emulator is None:
+            try:
+                self._credentials = credentials_for(config)
+            except SnowflakeBackendError as error:
+                raise RouterError(f"backends.{self.name}: {error}") from None
+            return
+
+        from parlant_router.snowflake import SnowflakeEmulator
+
+        emulator = SnowflakeEmulator(
+            config.emulator,
+            database=config.database or "PARLANT",
+            schema=config.schema_ or "PUBLIC",
+        )
+        try:
+            params = await asyncio.to_thread(emulator.start)
+        except SnowflakeBackendError as error:
+            raise RouterError(f"backends.{self.name}: {error}") from None
+        # Pushed before any database: the stack closes the emulator after all of them.
+        self.context.stack.push_async_callback(asyncio.to_thread, emulator.stop)
+        if config.session_parameters:
+            params["session_parameters"] = {
+                **params.get("session_parameters", {}),
+                **config.session_parameters,
+            }
+        self._emulator_params = params
+        self.context.logger.warning(
+            f"Snowflake backend '{self.name}' is the LOCAL EMULATOR (fakesnow on "
+            f"127.0.0.1:{params['port']}, data in {emulator.directory}), "
+            "NOT a Snowflake account"
+        )
+
+    async def database(self, route: ResolvedRoute) -> DocumentDatabase:
+        from parlant_router.snowflake import SnowflakeDocumentDatabase
+
+        config = self._config
+        database = SnowflakeDocumentDatabase(
+            self.context.logger,
+            connection_params=self._emulator_params,
+            table_prefix=route.table_prefix,
+            credentials=self._credentials,
+            pool_size=config.pool_size,
+            table_type=config.table_type,
+        )
+        try:
+            entered: DocumentDatabase = await self.context.stack.enter_async_context(database)
+        except SnowflakeBackendError as error:
+            raise RouterError(f"stores.{route.store}: backend '{self.name}': {error}") from None
+        return entered
+
+    def describe(self) -> str:
+        config = self._config
+        if config.emulator is not None:
+            return f"the local Snowflake emulator in {config.emulator}"
+        return f"Snowflake account {config.account or '$SNOWFLAKE_ACCOUNT'}"

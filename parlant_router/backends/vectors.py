@@ -1,0 +1,127 @@
+"""The vector part of the vector-backed stores: `vector: transient | chroma | qdrant`.
+
+Durability rule (a store has two parts, and a restart must not keep one without the other):
+
+==================  ==================  ==============================================
+documents           vectors             at startup
+==================  ==================  ==============================================
+durable backend     transient           rebuilt: vector documents are mirrored to the
+                                        documents' backend and re-embedded at startup
+durable backend     chroma / qdrant     both kept, used as they are
+transient           transient           both lost together, nothing to do
+transient           chroma / qdrant     refused: vectors would outlive their documents
+==================  ==================  ==============================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from parlant.adapters.vector_db.transient import TransientVectorDatabase
+from parlant.core.loggers import Logger
+from parlant.core.nlp.embedding import EmbedderFactory, EmbeddingCache
+from parlant.core.persistence.document_database import DocumentDatabase
+from parlant.core.persistence.vector_database import VectorDatabase
+from parlant.core.tracer import Tracer
+
+from parlant_router.backends.mirrored_vectors import MirroredVectorDatabase
+from parlant_router.errors import RouterError
+
+if TYPE_CHECKING:
+    from contextlib import AsyncExitStack
+
+    from parlant_router.routes import ResolvedRoute
+
+DURABLE_VECTOR_CHOICES = ("chroma", "qdrant")
+
+
+@dataclass(frozen=True)
+class VectorContext:
+    """What Parlant's vector adapters need, taken from the container being configured."""
+
+    logger: Logger
+    tracer: Tracer
+    embedder_factory: EmbedderFactory
+    embedding_cache_provider: Callable[[], EmbeddingCache]
+    stack: AsyncExitStack
+
+
+def check_vector_durability(route: ResolvedRoute, documents_durable: bool) -> None:
+    """Refuse a route whose vectors would outlive its documents (see the module docstring)."""
+    vector = route.vector or "transient"
+    if vector in DURABLE_VECTOR_CHOICES and not documents_durable:
+        raise RouterError(
+            f"stores.{route.store}: vector '{vector}' keeps vectors across restarts but backend "
+            f"'{route.backend_name}' loses the documents they index; route the store to a durable "
+            "backend or use vector: transient"
+        )
+
+
+async def open_vector_database(
+    route: ResolvedRoute,
+    *,
+    documents: DocumentDatabase,
+    documents_durable: bool,
+    context: VectorContext,
+) -> VectorDatabase:
+    """The vector database of `route`, entered into `context.stack` where it needs closing."""
+    check_vector_durability(route, documents_durable)
+    vector = route.vector or "transient"
+    if vector == "transient":
+        transient = TransientVectorDatabase(
+            context.logger,
+            context.tracer,
+            context.embedder_factory,
+            context.embedding_cache_provider,
+        )
+        if not documents_durable:
+            return transient
+        return MirroredVectorDatabase(transient, documents, context.logger)
+
+    directory = route.vector_directory
+    if directory is None:
+        raise RouterError(f"stores.{route.store}: vector '{vector}' resolved no vector_directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RouterError(
+            f"stores.{route.store}.vector_directory: cannot create {directory}: "
+            f"{error.strerror or error}"
+        ) from None
+
+    if vector == "chroma":
+        try:
+            from parlant.adapters.vector_db.chroma import ChromaDatabase
+        except ImportError:
+            raise RouterError(
+                f"stores.{route.store}: vector 'chroma' needs chromadb: pip install 'parlant[chroma]'"
+            ) from None
+        chroma = ChromaDatabase(
+            context.logger,
+            context.tracer,
+            directory,
+            context.embedder_factory,
+            context.embedding_cache_provider,
+        )
+        return await context.stack.enter_async_context(chroma)
+
+    if vector == "qdrant":
+        try:
+            from parlant.adapters.vector_db.qdrant import QdrantDatabase
+        except ImportError:
+            raise RouterError(
+                f"stores.{route.store}: vector 'qdrant' needs qdrant-client: "
+                "pip install 'parlant[qdrant]'"
+            ) from None
+        qdrant = QdrantDatabase(
+            context.logger,
+            context.tracer,
+            path=directory,
+            embedder_factory=context.embedder_factory,
+            embedding_cache_provider=context.embedding_cache_provider,
+        )
+        return await context.stack.enter_async_context(qdrant)
+
+    raise RouterError(f"stores.{route.store}: unknown vector choice '{vector}'")

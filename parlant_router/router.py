@@ -1,0 +1,390 @@
+"""The Router: builds Parlant's container from parlant.yaml and owns what it opens.
+
+    async with Router.from_file("parlant.yaml") as router:
+        async with p.Server(nlp_service=..., configure_container=router.configure_container):
+            ...
+
+    async with Router.from_file("parlant.yaml").server() as server:   # the file drives p.Server
+        ...
+
+`configure_container` opens one `Backend` per backend name in use (the Snowflake emulator
+and connection settings, a MongoDB client, ...), one DocumentDatabase per routed store, and
+Parlant's own store class on it, registered under the store's interface and implementation
+type. Everything is entered into the Router's own `AsyncExitStack`: closed when the Router
+exits, or at once when configuring fails. Stores the file does not name keep Parlant's
+default.
+
+Parlant reads `PARLANT_HOME` when `parlant.bin.server` is first imported, so this module
+imports Parlant only inside functions, after the home has been bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import signal
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from parlant_router.errors import RouterError
+from parlant_router.loading import LoadedConfig, load_config
+from parlant_router.routes import ResolvedRoute, resolve_routes
+from parlant_router.stores import STORES
+
+if TYPE_CHECKING:
+    import parlant.sdk as p
+    from lagom import Container
+
+    from parlant_router.backends import Backend, BackendContext
+
+
+def _import(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _get(c: Container, key: Any) -> Any:
+    # Parlant registers abstract interfaces (Logger, NLPService, ...) in lagom, which
+    # mypy refuses as `type[T]` arguments; the call sites annotate the result instead.
+    return c[key]
+
+
+class Router:
+    """Routes Parlant's stores to the backends of one loaded parlant.yaml.
+
+    One Router serves one container (one server). It is an async context manager: every
+    database, pool, client and emulator it opens is closed when it exits.
+    """
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self.routes: list[ResolvedRoute] = resolve_routes(loaded.config)
+        self._stack: AsyncExitStack | None = None
+        self._backends: dict[str, Backend] = {}
+        self._configured = False
+        self.stores: dict[str, Any] = {}
+        """The routed store instances by store name, once `configure_container` has run."""
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path | None = None,
+        *,
+        env: str | None = None,
+        overrides: Sequence[str] = (),
+    ) -> Router:
+        """Load parlant.yaml (see `load_config` for the defaults) and build a Router for it."""
+        return cls(load_config(path, env=env, overrides=overrides))
+
+    async def __aenter__(self) -> Router:
+        if self._stack is not None:
+            raise RouterError("this Router is already open")
+        self._stack = AsyncExitStack()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every resource the Router opened, in reverse order (idempotent)."""
+        stack, self._stack = self._stack, None
+        self._backends.clear()
+        self.stores.clear()
+        if stack is not None:
+            await stack.aclose()
+
+    async def configure_container(self, container: Container) -> Container:
+        """A clone of `container` with every routed store built and registered.
+
+        Pass it as `p.Server(configure_container=...)`. On failure, whatever was opened
+        so far is closed before the error propagates.
+        """
+        if self._stack is None:
+            raise RouterError("open the Router first: 'async with router:'")
+        if self._configured:
+            raise RouterError("a Router configures one container; create one Router per server")
+        self._configured = True
+        c = container.clone()
+        try:
+            await self._build(c)
+        except BaseException:
+            await self.aclose()
+            raise
+        return c
+
+    async def _backend(self, route: ResolvedRoute, context: BackendContext) -> Backend:
+        from parlant_router.backends import open_backend
+
+        backend = self._backends.get(route.backend_name)
+        if backend is None:
+            backend = await open_backend(route.backend_name, route.backend, context)
+            self._backends[route.backend_name] = backend
+        return backend
+
+    async def _build(self, c: Container) -> None:
+        from parlant.core.loggers import Logger
+
+        from parlant_router.backends import BackendContext
+
+        assert self._stack is not None
+        logger = _get(c, Logger)
+        context = BackendContext(logger=logger, stack=self._stack)
+        if any(STORES[r.store].vector_backed for r in self.routes):
+            self._ensure_nlp_service(c)
+        for route in self.routes:
+            backend = await self._backend(route, context)
+            store = await self._build_store(c, route, backend)
+            spec = STORES[route.store]
+            c[_import(spec.implementation)] = store
+            c[_import(spec.interface)] = store
+            self.stores[route.store] = store
+            logger.info(f"Store '{route.store}' -> {route.location}")
+        await self._rebind_event_emission(c)
+
+    def _ensure_nlp_service(self, c: Container) -> None:
+        # p.Server defines NLPService before configure_container runs; `parlant-server
+        # --module` does so only after modules are configured. Vector stores need its
+        # embedder when they open, so in that mode the file's `server.nlp` provides it.
+        from parlant.core.nlp.service import NLPService
+
+        from parlant_router.nlp import resolve_nlp_service
+
+        if NLPService not in c.defined_types:
+            c[NLPService] = resolve_nlp_service(self.loaded.config.server.nlp)(c)  # type: ignore[type-abstract]
+
+    async def _build_store(self, c: Container, route: ResolvedRoute, backend: Backend) -> Any:
+        from parlant.core.common import IdGenerator
+        from parlant.core.loggers import Logger
+
+        from parlant_router.backends.create_once import CreateOnceDocumentDatabase
+
+        assert self._stack is not None
+        spec = STORES[route.store]
+        implementation = _import(spec.implementation)
+        database = await backend.database(route)
+        if spec.content_ids and backend.durable:
+            database = CreateOnceDocumentDatabase(
+                database, store=route.store, logger=_get(c, Logger)
+            )
+        migrate = self.loaded.config.server.migrate
+        if spec.vector_backed:
+            store = await self._vector_store(c, route, backend, implementation, database)
+        else:
+            parameters = inspect.signature(implementation).parameters
+            kwargs: dict[str, Any] = {"database": database, "allow_migration": migrate}
+            if "id_generator" in parameters:
+                kwargs["id_generator"] = _get(c, IdGenerator)
+            store = implementation(**kwargs)
+        try:
+            return await self._stack.enter_async_context(store)
+        except RouterError:
+            raise
+        except Exception as error:
+            raise RouterError(
+                f"stores.{route.store}: cannot open on backend '{route.backend_name}' "
+                f"({backend.describe()}): {type(error).__name__}: {error}"
+            ) from error
+
+    async def _vector_store(
+        self,
+        c: Container,
+        route: ResolvedRoute,
+        backend: Backend,
+        implementation: Any,
+        database: Any,
+    ) -> Any:
+        from parlant.core.common import IdGenerator
+        from parlant.core.loggers import Logger
+        from parlant.core.nlp.embedding import (
+            Embedder,
+            EmbedderFactory,
+            EmbeddingCache,
+            NullEmbeddingCache,
+        )
+        from parlant.core.nlp.service import NLPService
+        from parlant.core.tracer import Tracer
+
+        from parlant_router.backends.vectors import VectorContext, open_vector_database
+
+        assert self._stack is not None
+
+        async def embedder_type() -> type[Embedder]:
+            return type(await _get(c, NLPService).get_embedder())
+
+        null_cache = NullEmbeddingCache()
+
+        def embedding_cache() -> EmbeddingCache:
+            # Parlant defines its cache after configure_container: a startup rebuild of
+            # vectors runs without it, everything after uses it.
+            if EmbeddingCache in c.defined_types:
+                cache: EmbeddingCache = _get(c, EmbeddingCache)
+                return cache
+            return null_cache
+
+        embedder_factory = EmbedderFactory(c)
+        vector_db = await open_vector_database(
+            route,
+            documents=database,
+            documents_durable=backend.durable,
+            context=VectorContext(
+                logger=_get(c, Logger),
+                tracer=_get(c, Tracer),
+                embedder_factory=embedder_factory,
+                embedding_cache_provider=embedding_cache,
+                stack=self._stack,
+            ),
+        )
+        return implementation(
+            id_generator=_get(c, IdGenerator),
+            vector_db=vector_db,
+            document_db=database,
+            embedder_type_provider=embedder_type,
+            embedder_factory=embedder_factory,
+            allow_migration=self.loaded.config.server.migrate,
+        )
+
+    async def _rebind_event_emission(self, c: Container) -> None:
+        # Events the engine and tool services emit must land in the routed session store.
+        # Bound lazily: under `parlant-server` the stores that are not routed are defined
+        # only after configure_container, in this same container.
+        from lagom import Singleton
+        from parlant.core.agents import AgentStore
+        from parlant.core.emission.event_publisher import EventPublisherFactory
+        from parlant.core.emitters import EventEmitterFactory
+        from parlant.core.sessions import SessionStore
+
+        routed = {r.store for r in self.routes}
+        if not routed & {"sessions", "agents"}:
+            return
+        c[EventEmitterFactory] = Singleton(
+            lambda: EventPublisherFactory(
+                agent_store=_get(c, AgentStore), session_store=_get(c, SessionStore)
+            )
+        )
+        if "sessions" in routed:
+            await self._rebind_service_registry(c)
+
+    async def _rebind_service_registry(self, c: Container) -> None:
+        # p.Server builds its ServiceRegistry before configure_container, around the
+        # event emitter factory of its own in-memory session store: tool services would
+        # emit into that store. Give the container one around the routed factory.
+        from parlant.adapters.db.transient import TransientDocumentDatabase
+        from parlant.core.emitters import EventEmitterFactory
+        from parlant.core.loggers import Logger
+        from parlant.core.nlp.service import NLPService
+        from parlant.core.services.tools.service_registry import (
+            ServiceDocumentRegistry,
+            ServiceRegistry,
+        )
+        from parlant.core.tracer import Tracer
+
+        if ServiceRegistry not in c.defined_types:
+            return  # parlant-server builds it later from this container's factory
+        assert self._stack is not None
+        registry = await self._stack.enter_async_context(
+            ServiceDocumentRegistry(
+                database=TransientDocumentDatabase(),
+                event_emitter_factory=_get(c, EventEmitterFactory),
+                logger=_get(c, Logger),
+                tracer=_get(c, Tracer),
+                nlp_services_provider=lambda: {"__nlp__": _get(c, NLPService)},
+                allow_migration=False,
+            )
+        )
+        c[ServiceRegistry] = registry  # type: ignore[type-abstract]
+
+    def server(self) -> AbstractAsyncContextManager[p.Server]:
+        """`p.Server` configured from the file's `server:` section, with this Router's stores.
+
+        Binds `PARLANT_HOME` to `server.home` (a sub-directory for NLP services that are not
+        Parlant's, see parlant_router.nlp.home) and closes the Router when the server exits.
+        """
+        return _server(self)
+
+
+def _log_level(name: str) -> Any:
+    from parlant.core.loggers import LogLevel
+
+    return {
+        "trace": LogLevel.TRACE,
+        "debug": LogLevel.DEBUG,
+        "info": LogLevel.INFO,
+        "warning": LogLevel.WARNING,
+        "error": LogLevel.ERROR,
+        "critical": LogLevel.CRITICAL,
+    }[name]
+
+
+@asynccontextmanager
+async def _server(router: Router) -> AsyncIterator[p.Server]:
+    from parlant_router.nlp import bind_parlant_home, nlp_home, resolve_nlp_service
+
+    settings = router.loaded.config.server
+    try:
+        bind_parlant_home(nlp_home(settings.home, settings.nlp))
+    except OSError as error:
+        raise RouterError(f"server.home: cannot use {settings.home}: {error.strerror}") from None
+    try:
+        nlp_service = resolve_nlp_service(settings.nlp)
+    except ValueError as error:
+        raise RouterError(f"server.nlp: {error}") from None
+
+    import parlant.sdk as p
+
+    async with (
+        router,
+        p.Server(
+            host=settings.host,
+            port=settings.port,
+            tool_service_port=settings.tool_service_port,
+            nlp_service=nlp_service,
+            log_level=_log_level(settings.log_level),
+            modules=list(settings.modules),
+            migrate=settings.migrate,
+            configure_container=router.configure_container,
+        ) as server,
+    ):
+        yield server
+
+
+async def run_server(loaded: LoadedConfig) -> None:
+    """Serve `loaded` until SIGTERM or SIGINT, then shut down cleanly.
+
+    uvicorn handles the signals while it serves (graceful shutdown) and re-raises them
+    afterwards: the handlers installed here then ignore them, so the rest of the shutdown
+    (Parlant's stores, the Router's databases, pools and emulator) runs to its end. A signal
+    during startup cancels the startup, which closes whatever was already open.
+    """
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    serving: list[p.Server] = []
+    interrupted = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        if serving and serving[0].ready.is_set():
+            return
+        interrupted = True
+        loop.call_soon_threadsafe(main.cancel)
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    try:
+        async with Router(loaded).server() as server:
+            serving.append(server)
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
