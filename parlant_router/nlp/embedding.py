@@ -24,9 +24,9 @@ OFFLINE_EMBEDDING_DIMENSIONS = 256
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words, then single punctuation marks: close to how BPE tokenizers split text.
 _TOKEN_PIECE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-# BPE vocabularies hold common words whole and split long ones: one token per
-# ~4 characters of a word is the usual rule of thumb.
-_CHARS_PER_TOKEN = 4
+# BPE vocabularies hold common words whole and split long ones into pieces
+# of a few characters: one token per started 6 characters of a word.
+_CHARS_PER_TOKEN = 6
 
 _WORD_WEIGHT = 1.0
 _TRIGRAM_WEIGHT = 0.5
