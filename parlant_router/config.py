@@ -31,6 +31,7 @@ from parlant_router.stores import STORE_NAMES, VECTOR_STORE_NAMES
 TABLE_PREFIX_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _TABLE_PREFIX_RE = re.compile(TABLE_PREFIX_PATTERN)
 _FACTORY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
+_FACTORY_RE = re.compile(_FACTORY_PATTERN)
 
 SECRET_KEYS: frozenset[str] = frozenset({"password", "token", "private_key_passphrase", "url"})
 """Keys whose values are secrets: never printed, logged or put in an error."""
@@ -43,13 +44,23 @@ class ConfigIssue(ValueError):
     """A validation failure at a key path relative to the model (or field) that raised it.
 
     ``at_key`` says the problem is the key itself (unknown name), so the error
-    points at the key rather than at its value.
+    points at the key rather than at its value. ``conflicts`` name other keys the
+    issue is about; the error points at whichever of them was set last.
     """
 
-    def __init__(self, path: Iterable[str], message: str, *, at_key: bool = False) -> None:
+    def __init__(
+        self,
+        path: Iterable[str],
+        message: str,
+        *,
+        at_key: bool = False,
+        conflicts: Iterable[tuple[str, ...]] = (),
+    ) -> None:
         self.path = tuple(path)
         self.message = message
         self.at_key = at_key
+        self.conflicts = tuple(conflicts)
+        """Other paths the issue is equally about (a conflict between keys)."""
         super().__init__(f"{'.'.join(self.path)}: {message}" if self.path else message)
 
 
@@ -249,6 +260,7 @@ class SnowflakeBackend(_Model):
             raise ConfigIssue(
                 (chosen[1],),
                 f"{chosen[0]!r} and {chosen[1]!r} are both set: choose one authentication method",
+                conflicts=[(chosen[0],)],
             )
         if self.private_key_passphrase is not None and self.private_key_file is None:
             raise ConfigIssue(
@@ -311,6 +323,15 @@ class CustomBackend(_Model):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the factory."
     )
+
+    @field_validator("factory", mode="before")
+    @classmethod
+    def _check_factory(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _FACTORY_RE.match(value):
+            raise ConfigIssue(
+                (), f"{value!r} is not an import path like `my_package.module:make_db`"
+            )
+        return value
 
 
 BackendConfig = Annotated[

@@ -12,6 +12,7 @@ merged tree only, so variables of environments not in use are not required.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -61,6 +62,8 @@ class Position:
     source: str
     line: int | None = None
     col: int | None = None
+    layer: int = 0
+    """Precedence of the layer that wrote it (higher: applied later)."""
 
 
 @dataclass
@@ -83,6 +86,11 @@ class _Tree:
             values={p[n:]: pos for p, pos in self.values.items() if p[:n] == prefix and len(p) > n},
         )
 
+    def stamp(self, layer: int) -> None:
+        """Mark every position as written by the layer of precedence `layer`."""
+        self.keys = {p: dataclasses.replace(pos, layer=layer) for p, pos in self.keys.items()}
+        self.values = {p: dataclasses.replace(pos, layer=layer) for p, pos in self.values.items()}
+
     def drop(self, prefix: KeyPath) -> None:
         """Forget the positions at and below `prefix`."""
         n = len(prefix)
@@ -104,9 +112,10 @@ class _Tree:
             return self.keys[path]
         if path in self.values:
             return self.values[path]
+        index = self.keys if at_key else self.values
         for n in range(len(path) - 1, 0, -1):
-            if path[:n] in self.keys:
-                return self.keys[path[:n]]
+            if path[:n] in index:
+                return index[path[:n]]
         return root
 
 
@@ -301,6 +310,29 @@ def _parse_override(item: str) -> _Tree:
     return tree
 
 
+def _check_set_path(tree: _Tree, override: _Tree) -> None:
+    """A `--set` may not go through a value that is not a mapping (`server.port.x=1`)."""
+    node: Any = tree.data
+    changes: Any = override.data
+    path: KeyPath = ()
+    while isinstance(changes, dict) and changes:
+        ((key, changes),) = changes.items()
+        path = (*path, key)
+        node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(changes, dict) and node is not None and not isinstance(node, dict):
+            position = override.keys[path]
+            raise ConfigError(
+                f"bad key path: {'.'.join(path)} is a value, not a mapping",
+                file=position.source,
+                key=".".join(_override_path(override)),
+            )
+
+
+def _override_path(override: _Tree) -> KeyPath:
+    """The full key path a one-path `--set` tree sets."""
+    return max(override.keys, key=len)
+
+
 def _interpolate(tree: _Tree, root: Position) -> set[str]:
     """Replace `${VAR}`, `${VAR:-default}` and `$${` in every string outside `environments`.
 
@@ -416,8 +448,16 @@ def _validation_error(
 ) -> ConfigError:
     first = error.errors(include_url=False, include_input=False)[0]
     extra, message, at_key = _describe(first)
-    path = _walk_loc(tree.data, first["loc"]) + extra
+    base = _walk_loc(tree.data, first["loc"])
+    path = base + extra
     position = tree.position(path, at_key=at_key, root=root)
+    issue = (first.get("ctx") or {}).get("error")
+    if isinstance(issue, ConfigIssue):
+        # A conflict between keys is reported where the later-applied one was written.
+        for other in issue.conflicts:
+            candidate = tree.position(base + other, at_key=at_key, root=root)
+            if candidate.layer > position.layer:
+                path, position = base + other, candidate
     # Belt and braces: no message may carry a secret, whatever produced it.
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= 4:
@@ -499,6 +539,8 @@ def _layers(
     # `environments` itself is kept as written (nulls and all), for the model.
     if "environments" in file.data:
         kept = file.sub(("environments",))
+        # `staging:` with nothing under it is an empty block, not an error.
+        kept.data = {k: {} if v is None else v for k, v in kept.data.items()}
         yield "environments", _Tree({"environments": kept.data}, file.keys, file.values)
 
 
@@ -527,11 +569,14 @@ def load_config(
     # Built-in defaults are the models' own; `server` is named so that its defaults
     # (server.home) are validated, and so resolved against the file's directory.
     tree = _Tree(data={"server": {}})
-    for kind, layer in _layers(config_path, given, env, overrides):
+    for order, (kind, layer) in enumerate(_layers(config_path, given, env, overrides), 1):
+        layer.stamp(order)
         if kind == "environments":
             tree.data["environments"] = layer.data["environments"]
             tree.take(layer, ("environments",), below=True)
         else:
+            if kind == "set":
+                _check_set_path(tree, layer)
             _merge(tree, layer)
     secrets = _interpolate(tree, root)
     try:
