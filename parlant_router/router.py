@@ -259,13 +259,13 @@ class Router:
         from lagom import Singleton
         from parlant.core.agents import AgentStore
         from parlant.core.emission.event_publisher import EventPublisherFactory
-        from parlant.core.emitters import EventEmitterFactory
+        from parlant.core.emissions import EventEmitterFactory
         from parlant.core.sessions import SessionStore
 
         routed = {r.store for r in self.routes}
         if not routed & {"sessions", "agents"}:
             return
-        c[EventEmitterFactory] = Singleton(
+        c[EventEmitterFactory] = Singleton(  # type: ignore[type-abstract]
             lambda: EventPublisherFactory(
                 agent_store=_get(c, AgentStore), session_store=_get(c, SessionStore)
             )
@@ -278,7 +278,7 @@ class Router:
         # event emitter factory of its own in-memory session store: tool services would
         # emit into that store. Give the container one around the routed factory.
         from parlant.adapters.db.transient import TransientDocumentDatabase
-        from parlant.core.emitters import EventEmitterFactory
+        from parlant.core.emissions import EventEmitterFactory
         from parlant.core.loggers import Logger
         from parlant.core.nlp.service import NLPService
         from parlant.core.services.tools.service_registry import (

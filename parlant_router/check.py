@@ -1,0 +1,167 @@
+"""`parlant-router check`: connect to every backend in use and probe each routed store.
+
+In the manner of `dbt debug`: for each routed store, open its database exactly as the
+server would (same backend, same table prefix or file) and, with `write=True`, create a
+scratch collection named so it cannot collide with Parlant's
+(`parlant_router_probe_<random>`), insert a document, read it back, and drop the
+collection. With `write=False` it only connects and reads the store's `metadata`
+collection, when there is one. Every failure becomes a one-line reason without secrets.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from parlant_router.errors import ParlantRouterError
+from parlant_router.loading import LoadedConfig
+from parlant_router.routes import ResolvedRoute, resolve_routes
+
+if TYPE_CHECKING:
+    from parlant.core.persistence.document_database import DocumentDatabase
+
+    from parlant_router.backends import Backend, BackendContext
+    from parlant_router.config import ParlantConfig
+
+PROBE_PREFIX = "parlant_router_probe_"
+_MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The outcome of probing one routed store."""
+
+    store: str
+    backend: str
+    ok: bool
+    detail: str
+    """What was done (ok) or the one-line reason it failed."""
+
+
+def _secrets_of(config: ParlantConfig) -> list[str]:
+    found: list[str] = []
+    for backend in config.backends.values():
+        for field in ("password", "token", "private_key_passphrase", "url"):
+            value = getattr(backend, field, None)
+            if value is not None and hasattr(value, "get_secret_value"):
+                secret = value.get_secret_value()
+                if secret:
+                    found.append(secret)
+    return found
+
+
+def reason(error: BaseException, secret_values: Iterable[str] = ()) -> str:
+    """One line saying why `error` happened, with any known secret masked."""
+    if isinstance(error, ParlantRouterError):
+        text = str(error)
+    elif isinstance(error, OSError) and error.strerror:
+        text = f"{error.strerror}" + (f": {error.filename}" if error.filename else "")
+    else:
+        errno = getattr(error, "errno", None)
+        message = getattr(error, "raw_msg", None) or str(error)
+        text = f"{type(error).__name__}: {message}"
+        if isinstance(errno, int) and errno > 0:
+            text = f"{type(error).__name__} {errno}: {message}"
+    text = " ".join(text.split()) or type(error).__name__
+    for secret in secret_values:
+        text = text.replace(secret, "***")
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+async def _probe_write(database: DocumentDatabase) -> str:
+    from parlant.core.persistence.document_database import BaseDocument, identity_loader
+
+    name = f"{PROBE_PREFIX}{secrets.token_hex(4)}"
+    token = secrets.token_hex(8)
+    document: dict[str, Any] = {
+        "id": token,
+        "version": "0.1.0",
+        "creation_utc": datetime.now(timezone.utc).isoformat(),
+    }
+    collection = await database.get_or_create_collection(name, BaseDocument, identity_loader)
+    try:
+        await collection.insert_one(BaseDocument(**document))  # type: ignore[typeddict-item]
+        found = await collection.find_one({"id": {"$eq": token}})
+        if found is None or found.get("id") != token:
+            raise RuntimeError(f"wrote a document to {name} but could not read it back")
+    finally:
+        await database.delete_collection(name)
+    return f"created, wrote, read and dropped scratch collection {name}"
+
+
+async def _probe_read(database: DocumentDatabase) -> str:
+    from parlant.core.persistence.document_database import BaseDocument, identity_loader
+
+    try:
+        metadata = await database.get_collection("metadata", BaseDocument, identity_loader)
+    except ValueError:
+        # Parlant's adapters raise ValueError for a collection that does not exist yet.
+        return "connected; the store holds no data yet"
+    documents = list(await metadata.find({}))
+    version = documents[0].get("version") if documents else None
+    return f"connected and read the store's metadata (schema version {version or 'unset'})"
+
+
+async def _probe(
+    route: ResolvedRoute,
+    backends: dict[str, Backend | BaseException],
+    context: BackendContext,
+    write: bool,
+    secret_values: list[str],
+) -> ProbeResult:
+    from parlant_router.backends import open_backend
+
+    opened = backends.get(route.backend_name)
+    if opened is None:
+        try:
+            opened = await open_backend(route.backend_name, route.backend, context)
+        except Exception as error:
+            opened = error
+        backends[route.backend_name] = opened
+    if isinstance(opened, BaseException):
+        return ProbeResult(route.store, route.backend_name, False, reason(opened, secret_values))
+    try:
+        database = await opened.database(route)
+        done = await (_probe_write(database) if write else _probe_read(database))
+    except Exception as error:
+        return ProbeResult(route.store, route.backend_name, False, reason(error, secret_values))
+    return ProbeResult(route.store, route.backend_name, True, f"{done} ({route.location})")
+
+
+async def check_stores(loaded: LoadedConfig, *, write: bool = True) -> list[ProbeResult]:
+    """Probe every routed store of `loaded`; one ProbeResult per store, in route order."""
+    routes = resolve_routes(loaded.config)
+    if not routes:
+        return []
+    from parlant_router.nlp import bind_parlant_home, nlp_home
+
+    # Importing Parlant binds (and creates) its home: keep it where the server would put
+    # it, or in a scratch directory when that is not writable (check needs none of it).
+    settings = loaded.config.server
+    try:
+        bind_parlant_home(nlp_home(settings.home, settings.nlp))
+    except OSError:
+        bind_parlant_home(Path(tempfile.mkdtemp(prefix="parlant-router-check-")))
+
+    from parlant.core.loggers import LogLevel, StdoutLogger
+    from parlant.core.tracer import LocalTracer
+
+    from parlant_router.backends import BackendContext
+
+    secret_values = _secrets_of(loaded.config)
+    results: list[ProbeResult] = []
+    backends: dict[str, Backend | BaseException] = {}
+    async with AsyncExitStack() as stack:
+        context = BackendContext(
+            logger=StdoutLogger(LocalTracer(), LogLevel.ERROR, logger_id="parlant-router check"),
+            stack=stack,
+        )
+        for route in routes:
+            results.append(await _probe(route, backends, context, write, secret_values))
+    return results
