@@ -412,6 +412,8 @@ class ParlantConfig(_Model):
     )
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
+        # Blocks are kept as written (uninterpolated); a literal secret in one stays out of reprs.
+        repr=False,
         description=(
             "Per-environment overrides (merged over this file with --env / PARLANT_ENV); "
             "`null` deletes a key."

@@ -1,0 +1,210 @@
+"""The command line, through real subprocesses of the installed entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from parlant_router import cli
+from parlant_router.errors import RouterError
+
+WriteFile = Callable[[str, str], Path]
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+SNOWFLAKE_VARIABLES = {
+    "SNOWFLAKE_ACCOUNT": "acc-1",
+    "SNOWFLAKE_USER": "parlant",
+    "SNOWFLAKE_PASSWORD": "Pw-never-shown-77",
+    "SNOWFLAKE_WAREHOUSE": "wh",
+    "SNOWFLAKE_DATABASE": "prod_db",
+    "SNOWFLAKE_SCHEMA": "app",
+}
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PARLANT_", "SNOWFLAKE_"))
+    }
+    environment.update(env or {})
+    return subprocess.run(
+        [str(BIN / args[0]), *args[1:]],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int, line: str) -> None:
+    assert result.returncode == status
+    assert result.stderr == line + "\n"
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_routes_of_the_project_config() -> None:
+    result = run("parlant-router", "routes", "-c", "parlant.yaml", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    for store in ("sessions", "customers", "context_variables"):
+        assert f"│ {store} " in result.stdout
+    assert "PARLANT.PUBLIC.PARLANT_SESSIONS_SESSIONS" in result.stdout
+    assert "emulator:" in result.stdout
+
+
+def test_routes_prod_shows_snowflake_tables_and_no_secret() -> None:
+    result = run("parlant-router", "routes", "-e", "prod", cwd=REPO, env=SNOWFLAKE_VARIABLES)
+    assert result.returncode == 0, result.stderr
+    assert "PROD_DB.APP.PARLANT_CONTEXT_VARIABLES_VALUES" in result.stdout
+    assert "emulator:" not in result.stdout
+    assert SNOWFLAKE_VARIABLES["SNOWFLAKE_PASSWORD"] not in result.stdout + result.stderr
+
+
+def test_routes_prod_with_a_variable_unset() -> None:
+    variables = {k: v for k, v in SNOWFLAKE_VARIABLES.items() if k != "SNOWFLAKE_WAREHOUSE"}
+    lines = (REPO / "parlant.yaml").read_text(encoding="utf-8").splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "${SNOWFLAKE_WAREHOUSE}" in text)
+    col = lines[line - 1].index("${") + 1
+    result = run("parlant-router", "routes", "-e", "prod", cwd=REPO, env=variables)
+    assert_one_line_error(
+        result,
+        2,
+        f"parlant.yaml:{line}:{col}: backends.warehouse.warehouse: "
+        "environment variable SNOWFLAKE_WAREHOUSE is not set",
+    )
+    assert variables["SNOWFLAKE_PASSWORD"] not in result.stderr
+
+
+def test_config_and_environment_from_variables(write: WriteFile, workdir: Path) -> None:
+    write(
+        "conf/app.yaml",
+        """
+        version: 1
+        backends: {m: {type: transient}}
+        stores: {tags: m}
+        environments: {qa: {stores: {agents: m}}}
+        """,
+    )
+    result = run(
+        "parlant-router",
+        "routes",
+        cwd=workdir,
+        env={"PARLANT_CONFIG": "conf/app.yaml", "PARLANT_ENV": "qa"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "│ tags " in result.stdout and "│ agents " in result.stdout
+
+
+@pytest.mark.parametrize("command", ["routes", "check", "run"])
+def test_config_errors_exit_2_before_anything_starts(
+    write: WriteFile, workdir: Path, command: str
+) -> None:
+    write("parlant.yaml", "version: 1\nstores:\n  sesions: warehouse\n")
+    result = run("parlant-router", command, cwd=workdir)
+    assert_one_line_error(
+        result,
+        2,
+        "parlant.yaml:3:3: stores.sesions: unknown store 'sesions' (did you mean 'sessions'?)",
+    )
+
+
+def test_set_option(write: WriteFile, workdir: Path) -> None:
+    write("parlant.yaml", "version: 1\nbackends: {m: {type: transient}}\n")
+    ok = run(
+        "parlant-router",
+        "routes",
+        "--set",
+        "stores.tags=m",
+        "--set",
+        "stores.agents=m",
+        cwd=workdir,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "│ tags " in ok.stdout and "│ agents " in ok.stdout
+    bad = run("parlant-router", "routes", "--set", "stores.tags", cwd=workdir)
+    assert_one_line_error(
+        bad, 2, "--set stores.tags: expected KEY=VALUE (e.g. --set server.port=8801)"
+    )
+
+
+def test_missing_config_file(workdir: Path) -> None:
+    result = run("parlant-router", "routes", "-c", "nope.yaml", cwd=workdir)
+    assert_one_line_error(result, 2, "nope.yaml: config file not found")
+
+
+def test_schema_command_prints_the_committed_schema(workdir: Path) -> None:
+    result = run("parlant-router", "schema", cwd=workdir)
+    assert result.returncode == 0
+    assert result.stdout == (REPO / "schemas" / "parlant.schema.json").read_text(encoding="utf-8")
+
+
+def test_init_writes_a_working_config_and_never_overwrites(workdir: Path) -> None:
+    first = run("parlant-router", "init", cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    config = workdir / "parlant.yaml"
+    assert config.read_text(encoding="utf-8") == cli.starter_config()
+    assert (workdir / "parlant.schema.json").is_file()
+    routes = run("parlant-router", "routes", cwd=workdir)
+    assert routes.returncode == 0 and "│ sessions " in routes.stdout
+
+    config.write_text("# mine\n", encoding="utf-8")
+    again = run("parlant-router", "init", cwd=workdir)
+    assert_one_line_error(again, 1, "parlant.yaml: already exists (use --force to overwrite)")
+    assert config.read_text(encoding="utf-8") == "# mine\n"
+
+    forced = run("parlant-router", "init", "--force", cwd=workdir)
+    assert forced.returncode == 0
+    assert config.read_text(encoding="utf-8") == cli.starter_config()
+
+
+def test_init_to_a_path(workdir: Path) -> None:
+    result = run("parlant-router", "init", "deploy/parlant.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "deploy" / "parlant.yaml").is_file()
+    assert (workdir / "deploy" / "parlant.schema.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--config", "nope.yaml"],
+        ["--config=nope.yaml"],
+        ["-c", "nope.yaml", "-e", "prod"],
+        ["-e", "prod", "--config", "nope.yaml"],
+    ],
+)
+def test_parlant_with_config_runs_the_router(workdir: Path, args: list[str]) -> None:
+    # The router's own error proves `run` got the file; nothing starts.
+    result = run("parlant", *args, cwd=workdir)
+    assert_one_line_error(result, 2, "nope.yaml: config file not found")
+
+
+def test_parlant_without_config_is_parlants_client(workdir: Path) -> None:
+    result = run("parlant", "--help", cwd=workdir)
+    assert result.returncode == 0
+    assert "Manage agents" in result.stdout
+    # A subcommand's own -c is Parlant's (composition mode), not ours.
+    sub = run("parlant", "agent", "update", "--help", cwd=workdir)
+    assert sub.returncode == 0 and "--composition-mode" in sub.stdout
+
+
+def test_router_errors_exit_1_without_traceback(
+    write: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write("parlant.yaml", "version: 1\n")
+
+    def failing(config: object) -> list[object]:
+        raise RouterError("backend 'warehouse' is unreachable:\nconnection refused")
+
+    monkeypatch.setattr("parlant_router.routes.resolve_routes", failing)
+    result = CliRunner().invoke(cli.cli, ["routes"])
+    assert result.exit_code == 1
+    assert result.output == "backend 'warehouse' is unreachable: connection refused\n"
