@@ -359,31 +359,33 @@ async def _server(router: Router) -> AsyncIterator[p.Server]:
 async def run_server(loaded: LoadedConfig) -> None:
     """Serve `loaded` until SIGTERM or SIGINT, then shut down cleanly.
 
-    uvicorn handles the signals while it serves (graceful shutdown) and re-raises them
-    afterwards: the handlers installed here then ignore them, so the rest of the shutdown
-    (Parlant's stores, the Router's databases, pools and emulator) runs to its end. A signal
-    during startup cancels the startup, which closes whatever was already open.
+    While it serves, uvicorn takes the signal (graceful HTTP shutdown) and re-raises it
+    when done. Both then reach the handler installed here, which cancels the main task,
+    as asyncio does for SIGINT: Parlant's shutdown path expects that cancellation (without
+    it, it waits forever for its background tasks), and SIGTERM gets the same clean
+    shutdown as Ctrl-C instead of the default immediate death. The stacks then unwind:
+    Parlant's stores, then the Router's databases, pools and emulator. A signal during
+    startup cancels the startup, which closes whatever was already open. Further signals
+    are ignored so that they cannot cut the shutdown short.
     """
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
-    serving: list[p.Server] = []
-    interrupted = False
+    signalled = False
 
     def on_signal(signum: int, frame: object) -> None:
-        nonlocal interrupted
-        if serving and serving[0].ready.is_set():
-            return
-        interrupted = True
-        loop.call_soon_threadsafe(main.cancel)
+        nonlocal signalled
+        if not signalled:
+            signalled = True
+            loop.call_soon_threadsafe(main.cancel)
 
     handled = (signal.SIGTERM, signal.SIGINT)
     previous = {sig: signal.signal(sig, on_signal) for sig in handled}
     try:
-        async with Router(loaded).server() as server:
-            serving.append(server)
+        async with Router(loaded).server():
+            pass  # p.Server serves when its block ends, until the signal
     except asyncio.CancelledError:
-        if not interrupted:
+        if not signalled:
             raise
     finally:
         for sig, handler in previous.items():
