@@ -30,9 +30,10 @@ def container() -> Container:
     c = Container()
     tracer = LocalTracer()
     logger = StdoutLogger(tracer, LogLevel.WARNING)
-    c[Tracer] = tracer
-    c[Logger] = logger
-    c[Meter] = LocalMeter(logger)
+    # Parlant's container is keyed by its abstract interfaces.
+    c[Tracer] = tracer  # type: ignore[type-abstract]
+    c[Logger] = logger  # type: ignore[type-abstract]
+    c[Meter] = LocalMeter(logger)  # type: ignore[type-abstract]
     return c
 
 
@@ -196,15 +197,15 @@ def test_bind_parlant_home_repoints_an_already_imported_parlant(
     import parlant.bin.server
     import parlant.sdk
 
+    modules = (parlant.bin.server, parlant.sdk)
     # monkeypatch restores what bind_parlant_home changes, for the next tests.
-    monkeypatch.setattr(parlant.bin.server, "PARLANT_HOME_DIR", parlant.bin.server.PARLANT_HOME_DIR)
-    monkeypatch.setattr(parlant.sdk, "PARLANT_HOME_DIR", parlant.sdk.PARLANT_HOME_DIR)
-    monkeypatch.setenv("PARLANT_HOME", os.environ.get("PARLANT_HOME", ""))
+    for module in modules:
+        monkeypatch.setattr(module, "PARLANT_HOME_DIR", vars(module)["PARLANT_HOME_DIR"])
+    monkeypatch.delenv("PARLANT_HOME", raising=False)
 
     home = nlp_home(tmp_path, "offline")
     bind_parlant_home(home)
 
     assert home.is_dir()
     assert os.environ["PARLANT_HOME"] == str(home)
-    assert home == parlant.bin.server.PARLANT_HOME_DIR
-    assert home == parlant.sdk.PARLANT_HOME_DIR
+    assert [vars(m)["PARLANT_HOME_DIR"] for m in modules] == [home, home]
