@@ -170,9 +170,9 @@ class SnowflakeBackend(_Model):
 
     Authentication is one choice among `password`, `token` (OAuth), `token_file`,
     `private_key_file` (+ `private_key_passphrase`), `connection_name`
-    (connections.toml) and `emulator`. With none of them, the connection is read
-    from the `SNOWFLAKE_*` environment variables when connecting (see
-    `auth_method == "env"`).
+    (connections.toml) and `emulator`. With none of them (`auth_method == "env"`),
+    the whole connection is read from the seed's `SNOWFLAKE_*` environment
+    variables when connecting, and connection keys in the file are refused.
     """
 
     AUTH_KEYS: ClassVar[tuple[str, ...]] = (
@@ -182,6 +182,19 @@ class SnowflakeBackend(_Model):
         "private_key_file",
         "connection_name",
         "emulator",
+    )
+
+    ENV_CONNECTION_KEYS: ClassVar[tuple[str, ...]] = (
+        "account",
+        "user",
+        "host",
+        "authenticator",
+        "warehouse",
+        "database",
+        "schema_",
+        "role",
+        "query_tag",
+        "session_parameters",
     )
 
     type: Literal["snowflake"] = Field(description="Backend type.")
@@ -266,6 +279,18 @@ class SnowflakeBackend(_Model):
             raise ConfigIssue(
                 ("private_key_passphrase",), "needs 'private_key_file' (key-pair authentication)"
             )
+        if self.auth_method == "env":
+            # The router then reads the whole connection from SNOWFLAKE_* (the seed's contract);
+            # a key set here would be silently ignored, so it is refused.
+            for key in self.ENV_CONNECTION_KEYS:
+                if getattr(self, key):
+                    raise ConfigIssue(
+                        (key,) if key != "schema_" else ("schema",),
+                        "no authentication method is set, so the connection comes from the "
+                        "SNOWFLAKE_* environment variables and this key would be ignored; set one "
+                        "of password, token, token_file, private_key_file, connection_name, "
+                        "emulator",
+                    )
         needs = {
             "password": ("account", "user"),
             "token": ("account",),

@@ -78,11 +78,9 @@ def _snowflake_scope(backend: SnowflakeBackend) -> tuple[str, str]:
     from_env = backend.auth_method == "env"
 
     def part(value: str | None, variable: str) -> str:
-        if value:
-            return value.upper()
         if from_env:
             return os.environ.get(variable, "").upper() or f"${variable}"
-        return "<default>"
+        return value.upper() if value else "<default>"
 
     return part(backend.database, "SNOWFLAKE_DATABASE"), part(backend.schema_, "SNOWFLAKE_SCHEMA")
 

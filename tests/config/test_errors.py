@@ -148,6 +148,14 @@ FILE_CASES = [
         "(key-pair authentication)",
     ),
     (
+        "connection keys without an authentication method",
+        "version: 1\nbackends:\n  w:\n    type: snowflake\n    pool_size: 2\n    warehouse: wh\n",
+        "parlant.yaml:6:16: backends.w.warehouse: no authentication method is set, so the "
+        "connection comes from the SNOWFLAKE_* environment variables and this key would be "
+        "ignored; set one of password, token, token_file, private_key_file, connection_name, "
+        "emulator",
+    ),
+    (
         "hybrid tables on the emulator",
         "version: 1\nbackends:\n  w: {type: snowflake, emulator: x, table_type: hybrid}\n",
         "parlant.yaml:3:49: backends.w.table_type: the emulator has no hybrid tables",
