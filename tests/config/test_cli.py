@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
+from parlant.client import ParlantClient
 
 from parlant_router import cli
 from parlant_router.errors import RouterError
@@ -208,3 +213,109 @@ def test_router_errors_exit_1_without_traceback(
     result = CliRunner().invoke(cli.cli, ["routes"])
     assert result.exit_code == 1
     assert result.output == "backend 'warehouse' is unreachable: connection refused\n"
+
+
+def test_check_prints_a_line_per_store(write: WriteFile, workdir: Path) -> None:
+    write(
+        "parlant.yaml",
+        """
+        version: 1
+        backends:
+          files: {type: json, directory: data}
+          memory: {type: transient}
+        stores:
+          sessions: files
+          agents: memory
+        """,
+    )
+    result = run("parlant-router", "check", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["PASS", "sessions", "files"],
+        ["PASS", "agents", "memory"],
+    ]
+
+
+def test_check_fails_with_status_1(write: WriteFile, workdir: Path) -> None:
+    (workdir / "not-a-directory").write_text("", encoding="utf-8")
+    write(
+        "parlant.yaml",
+        """
+        version: 1
+        backends:
+          files: {type: json, directory: not-a-directory}
+          memory: {type: transient}
+        stores:
+          sessions: files
+          agents: memory
+        """,
+    )
+    result = run("parlant-router", "check", "--no-write", cwd=workdir)
+    assert result.returncode == 1
+    assert [line.split()[:3] for line in result.stdout.splitlines()] == [
+        ["FAIL", "sessions", "files"],
+        ["PASS", "agents", "memory"],
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_parlant_config_serves_until_sigterm(write: WriteFile, workdir: Path) -> None:
+    write(
+        "parlant.yaml",
+        """
+        version: 1
+        server: {home: home}
+        backends:
+          files: {type: json, directory: data}
+        stores:
+          agents: files
+        """,
+    )
+    port = free_port()
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PARLANT_", "SNOWFLAKE_"))
+    }
+    server = subprocess.Popen(
+        [
+            str(BIN / "parlant"),
+            "--config",
+            "parlant.yaml",
+            "--set",
+            f"server.port={port}",
+            "--set",
+            f"server.tool_service_port={free_port()}",
+        ],
+        cwd=workdir,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        client = ParlantClient(base_url=f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                client.agents.list()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.25)
+        client.agents.create(name="Routed")
+        assert [agent.name for agent in client.agents.list()] == ["Routed"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0
+    assert "Traceback" not in stderr
+    # The agents store was routed to the json backend.
+    assert "Routed" in (workdir / "data" / "agents.json").read_text(encoding="utf-8")
