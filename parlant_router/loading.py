@@ -537,11 +537,13 @@ def _layers(
     for item in overrides:
         yield "set", _parse_override(item)
     # `environments` itself is kept as written (nulls and all), for the model.
-    if "environments" in file.data:
-        kept = file.sub(("environments",))
+    environments = file.data.get("environments")
+    if isinstance(environments, dict):
         # `staging:` with nothing under it is an empty block, not an error.
-        kept.data = {k: {} if v is None else v for k, v in kept.data.items()}
-        yield "environments", _Tree({"environments": kept.data}, file.keys, file.values)
+        kept = {k: {} if v is None else v for k, v in environments.items()}
+        yield "environments", _Tree({"environments": kept}, file.keys, file.values)
+    elif environments is not None:
+        yield "environments", _Tree({"environments": environments}, file.keys, file.values)
 
 
 def load_config(

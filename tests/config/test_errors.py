@@ -233,6 +233,11 @@ FILE_CASES = [
         "instead",
     ),
     (
+        "environments not a mapping",
+        "version: 1\nenvironments: [prod]\n",
+        "parlant.yaml:2:15: environments: expected a mapping",
+    ),
+    (
         "environment block not a mapping",
         "version: 1\nenvironments:\n  prod: 5\n",
         "parlant.yaml:3:9: environments.prod: expected a mapping",
