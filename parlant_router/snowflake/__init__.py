@@ -1,7 +1,14 @@
-"""Snowflake backend of parlant-router: a DocumentDatabase, its credentials and an emulator."""
+"""Snowflake backend of parlant-router: a DocumentDatabase, its credentials and an emulator.
+
+``SnowflakeDocumentDatabase`` is a drop-in for Parlant's
+``parlant.adapters.db.snowflake_db.SnowflakeDocumentDatabase`` (same constructor, same tables).
+"""
 
 from __future__ import annotations
 
+from parlant_router.snowflake.collection import SnowflakeDocumentCollection
+from parlant_router.snowflake.credentials import SPCS_TOKEN_PATH, SnowflakeCredentials
+from parlant_router.snowflake.database import SnowflakeDocumentDatabase
 from parlant_router.snowflake.emulator import SnowflakeEmulator
 from parlant_router.snowflake.errors import (
     DuplicateDocumentError,
@@ -10,11 +17,17 @@ from parlant_router.snowflake.errors import (
     SnowflakeEmulatorError,
     SnowflakeOperationError,
 )
+from parlant_router.snowflake.retry import RetryPolicy
 
 __all__ = [
+    "SPCS_TOKEN_PATH",
     "DuplicateDocumentError",
+    "RetryPolicy",
     "SnowflakeBackendError",
     "SnowflakeConfigurationError",
+    "SnowflakeCredentials",
+    "SnowflakeDocumentCollection",
+    "SnowflakeDocumentDatabase",
     "SnowflakeEmulator",
     "SnowflakeEmulatorError",
     "SnowflakeOperationError",

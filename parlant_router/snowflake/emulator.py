@@ -93,7 +93,9 @@ class SnowflakeEmulator:
             # Telemetry would be posted to an endpoint the emulator does not serve.
             "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
             "login_timeout": 30,
-            "network_timeout": 60,
+            # Bounds the connector's own retries of an HTTP 500 (the emulator's answer to SQL
+            # it cannot run): fail in seconds rather than minutes.
+            "network_timeout": 20,
         }
 
     def stop(self) -> None:
@@ -139,6 +141,11 @@ class SnowflakeEmulator:
 
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)
+        # fakesnow logs a traceback for every statement it cannot run; the client gets the
+        # error anyway, as an HTTP 500 that the connector reports.
+        for name in ("fakesnow.server", "uvicorn.error"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         # fakesnow warns on every query result about an internal Arrow copy: noise, not news.
         warnings.filterwarnings(
             "ignore", message="Arrow output on a DB-API result", category=UserWarning

@@ -1,0 +1,302 @@
+"""One Parlant document collection stored in one Snowflake table.
+
+Table layout (identical to Parlant's upstream adapter): ``ID STRING, VERSION STRING,
+CREATION_UTC STRING, DATA VARIANT``; the three columns mirror the document's fields.
+
+Statements per operation (see docs/snowflake.md for the measured comparison with upstream):
+
+- find, find_one (sorted or not), insert_one: 1.
+- update_one: 2 when a document matches (read it, then write the merged document guarded by
+  the version read: no lost update), 1 when none does, 2 for an upsert that inserts.
+- delete_one: 2 when a document matches (read it to return it, then delete it guarded by the
+  version read), 1 when none does. Snowflake has no ``DELETE ... RETURNING``.
+
+Every operation is safe to retry after a failure at any point: an insert is
+``INSERT ... WHERE NOT EXISTS`` (a retry that finds the identical document counts as
+success), and writes remember what they sent so that a retry first checks whether the lost
+attempt went through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from parlant.core.loggers import Logger
+from parlant.core.persistence.common import Cursor, ObjectId, SortDirection, Where, ensure_is_total
+from parlant.core.persistence.document_database import (
+    CollectionIndex,
+    CollectionSort,
+    DeleteResult,
+    DocumentCollection,
+    FindResult,
+    InsertResult,
+    TDocument,
+    UpdateResult,
+)
+
+from parlant_router.snowflake.errors import DuplicateDocumentError, SnowflakeOperationError
+from parlant_router.snowflake.runner import StatementRunner, Statements
+from parlant_router.snowflake.sql import (
+    FIRST_ORDER_SQL,
+    Params,
+    cursor_sql,
+    field_order_sql,
+    page_order_sql,
+    quote_identifier,
+    sanitize_identifier,
+    where_sql,
+)
+
+T = TypeVar("T")
+
+#: Optimistic-concurrency conflicts tolerated by one update_one/delete_one before giving up.
+_MAX_CONFLICTS = 8
+
+
+def serialize(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A document as the values of its row's columns."""
+    version = document.get("version")
+    creation_utc = document.get("creation_utc")
+    return {
+        "id": str(document["id"]),
+        "version": None if version is None else str(version),
+        "creation_utc": None if creation_utc is None else str(creation_utc),
+        "data": json.dumps(document, ensure_ascii=False),
+    }
+
+
+class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
+    """A ``DocumentCollection`` on one Snowflake table; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        table: str,
+        schema: type[TDocument],
+        runner: StatementRunner,
+        logger: Logger,
+        ensure_indexes: Callable[[SnowflakeDocumentCollection[Any], Sequence[CollectionIndex]], Any]
+        | None = None,
+    ) -> None:
+        self._name = name
+        self.table = table
+        self._sql_table = quote_identifier(table)
+        self._schema = schema
+        self._runner = runner
+        self._logger = logger
+        self._index_builder = ensure_indexes
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def find(
+        self,
+        filters: Where,
+        limit: int | None = None,
+        cursor: Cursor | None = None,
+        sort_direction: SortDirection | None = None,
+    ) -> FindResult[TDocument]:
+        direction = sort_direction or SortDirection.ASC
+        params = Params()
+        condition = where_sql(filters, params)
+        if cursor is not None:
+            condition = f"{condition} AND {cursor_sql(cursor, direction, params)}"
+
+        if limit is not None and limit <= 0:
+            # Nothing to return; the count alone is what the reference reports.
+            sql = f"SELECT COUNT(*) FROM {self._sql_table} WHERE {condition}"
+            rows = await self._run("find", lambda s: s.query(sql, params.values))
+            total = int(rows[0][0]) if rows else 0
+            return FindResult(items=[], total_count=total, has_more=total > 0, next_cursor=None)
+
+        # The window count runs before LIMIT: the number of matches after the cursor, in the
+        # same statement, without reading a single row more than is returned.
+        sql = (
+            f"SELECT TO_JSON(DATA), COUNT(*) OVER () FROM {self._sql_table} "
+            f"WHERE {condition} ORDER BY {page_order_sql(direction)}"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = await self._run("find", lambda s: s.query(sql, params.values))
+        items = [cast(TDocument, json.loads(row[0])) for row in rows]
+        total = int(rows[0][1]) if rows else 0
+        has_more = limit is not None and total > limit
+        next_cursor = None
+        if has_more and items:
+            last = items[-1]
+            next_cursor = Cursor(
+                creation_utc=str(last.get("creation_utc", "")),
+                id=ObjectId(str(last.get("id", ""))),
+            )
+        return FindResult(
+            items=items, total_count=total, has_more=has_more, next_cursor=next_cursor
+        )
+
+    async def find_one(
+        self,
+        filters: Where,
+        sort: CollectionSort | None = None,
+    ) -> TDocument | None:
+        params = Params()
+        condition = where_sql(filters, params)
+        order = field_order_sql(sort, params) if sort else FIRST_ORDER_SQL
+        sql = (
+            f"SELECT TO_JSON(DATA) FROM {self._sql_table} WHERE {condition} "
+            f"ORDER BY {order} LIMIT 1"
+        )
+        rows = await self._run("find_one", lambda s: s.query(sql, params.values))
+        return cast(TDocument, json.loads(rows[0][0])) if rows else None
+
+    async def ensure_indexes(self, indexes: Sequence[CollectionIndex]) -> None:
+        if self._index_builder is not None:
+            await self._index_builder(self, indexes)
+
+    async def insert_one(self, document: TDocument) -> InsertResult:
+        ensure_is_total(document, self._schema)
+        row = serialize(document)
+
+        def work(statements: Statements) -> None:
+            self._insert(statements, row)
+
+        await self._run("insert_one", work)
+        return InsertResult(acknowledged=True)
+
+    def _insert(self, statements: Statements, row: dict[str, Any]) -> None:
+        inserted = statements.execute(
+            f"INSERT INTO {self._sql_table} (ID, VERSION, CREATION_UTC, DATA) "
+            "SELECT V.ID, V.VERSION, V.CREATION_UTC, PARSE_JSON(V.DATA) FROM VALUES "
+            "(%(id)s, %(version)s, %(creation_utc)s, %(data)s) AS V(ID, VERSION, CREATION_UTC, DATA) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self._sql_table} AS E WHERE E.ID = V.ID)",
+            row,
+        )
+        if inserted:
+            return
+        if statements.attempt > 1:
+            # An earlier attempt may have inserted it before its answer was lost.
+            current = self._read_by_id(statements, row["id"])
+            if current is not None and current == json.loads(row["data"]):
+                return
+        raise DuplicateDocumentError(
+            f"insert_one into {self.table}: a document with id '{row['id']}' already exists"
+        )
+
+    def _read_by_id(self, statements: Statements, identifier: str) -> Any:
+        rows = statements.query(
+            f"SELECT TO_JSON(DATA) FROM {self._sql_table} WHERE ID = %(id)s LIMIT 1",
+            {"id": identifier},
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def _first_match(self, statements: Statements, filters: Where) -> tuple[str, str, str] | None:
+        """(ID, DATA as JSON text, MD5 of that text) of the first matching row."""
+        params = Params()
+        condition = where_sql(filters, params)
+        rows = statements.query(
+            f"SELECT ID, TO_JSON(DATA), MD5(TO_JSON(DATA)) FROM {self._sql_table} "
+            f"WHERE {condition} ORDER BY {FIRST_ORDER_SQL} LIMIT 1",
+            params.values,
+        )
+        if not rows:
+            return None
+        identifier, data, digest = rows[0]
+        return str(identifier), str(data), str(digest)
+
+    async def update_one(
+        self,
+        filters: Where,
+        params: TDocument,
+        upsert: bool = False,
+    ) -> UpdateResult[TDocument]:
+        # Validated before any statement, so a bad filter never half-runs.
+        where_sql(filters, Params())
+        sent: dict[str, Any] = {}
+
+        def work(statements: Statements) -> UpdateResult[TDocument]:
+            if sent.get("update") is not None:
+                # A lost attempt may have written the update already.
+                identifier, document = sent["update"]
+                if self._read_by_id(statements, identifier) == document:
+                    return UpdateResult(True, 1, 1, cast(TDocument, document))
+            for _ in range(_MAX_CONFLICTS):
+                match = self._first_match(statements, filters)
+                if match is None:
+                    break
+                identifier, data, digest = match
+                updated = {**json.loads(data), **params}
+                row = serialize(updated)
+                sent["update"] = (row["id"], json.loads(row["data"]))
+                changed = statements.execute(
+                    f"UPDATE {self._sql_table} SET ID = %(id)s, VERSION = %(version)s, "
+                    "CREATION_UTC = %(creation_utc)s, DATA = PARSE_JSON(%(data)s) "
+                    "WHERE ID = %(old_id)s AND MD5(TO_JSON(DATA)) = %(digest)s",
+                    {**row, "old_id": identifier, "digest": digest},
+                )
+                if changed:
+                    return UpdateResult(True, 1, 1, cast(TDocument, updated))
+                sent["update"] = None  # changed under us: read again
+            else:
+                raise SnowflakeOperationError(
+                    f"update_one on {self.table}: the document kept changing concurrently"
+                )
+            if not upsert:
+                return UpdateResult(True, 0, 0, None)
+            ensure_is_total(params, self._schema)
+            self._insert(statements, serialize(params))
+            return UpdateResult(True, 0, 0, params)
+
+        return await self._run("update_one", work)
+
+    async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
+        where_sql(filters, Params())
+        sent: dict[str, Any] = {}
+
+        def work(statements: Statements) -> DeleteResult[TDocument]:
+            if sent.get("delete") is not None:
+                identifier, document = sent["delete"]
+                if self._read_by_id(statements, identifier) is None:
+                    return DeleteResult(True, 1, cast(TDocument, document))
+            for _ in range(_MAX_CONFLICTS):
+                match = self._first_match(statements, filters)
+                if match is None:
+                    return DeleteResult(True, 0, None)
+                identifier, data, digest = match
+                document = json.loads(data)
+                sent["delete"] = (identifier, document)
+                deleted = statements.execute(
+                    f"DELETE FROM {self._sql_table} "
+                    "WHERE ID = %(id)s AND MD5(TO_JSON(DATA)) = %(digest)s",
+                    {"id": identifier, "digest": digest},
+                )
+                if deleted:
+                    return DeleteResult(True, 1, cast(TDocument, document))
+                sent["delete"] = None
+            raise SnowflakeOperationError(
+                f"delete_one on {self.table}: the document kept changing concurrently"
+            )
+
+        return await self._run("delete_one", work)
+
+    async def _run(self, operation: str, work: Callable[[Statements], T]) -> T:
+        return await self._runner.run(operation, self.table, work)
+
+
+def table_name(prefix: str, name: str) -> str:
+    """Upstream's table name for a collection: ``<PREFIX><NAME>`` sanitized."""
+    return sanitize_identifier(prefix + name)
+
+
+def failed_table_name(prefix: str, name: str) -> str:
+    """Upstream's table for documents whose migration failed."""
+    return sanitize_identifier(prefix + name + "_failed_migrations")
+
+
+__all__ = [
+    "SnowflakeDocumentCollection",
+    "failed_table_name",
+    "serialize",
+    "table_name",
+]

@@ -1,0 +1,235 @@
+"""How to authenticate to Snowflake: every choice the connector supports that Parlant needs.
+
+``SnowflakeCredentials.to_connect_kwargs()`` builds a *fresh* dict of connector keyword
+arguments on every call, so a token file (Snowpark Container Services rotates
+``/snowflake/session/token``) is re-read at every connect and reconnect.
+
+Secrets are excluded from ``repr``/``str`` and never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parlant_router.snowflake.errors import SnowflakeConfigurationError
+
+#: Where Snowpark Container Services mounts the service's OAuth token.
+SPCS_TOKEN_PATH = Path("/snowflake/session/token")
+
+
+@dataclass(frozen=True)
+class SnowflakeCredentials:
+    """Connection settings and one way to authenticate.
+
+    Authentication (at most one; none when ``connection_name`` names a connections.toml entry
+    that carries it, or when ``authenticator`` is e.g. ``externalbrowser``):
+
+    - ``password`` (``authenticator`` defaults to the connector's ``snowflake``);
+    - ``token``: an OAuth access token;
+    - ``token_file``: a file holding an OAuth token, re-read at every connect (SPCS);
+    - ``private_key_file`` (+ ``private_key_passphrase``): key-pair authentication;
+    - ``programmatic_access_token``: a Snowflake PAT.
+    """
+
+    account: str | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    token_file: Path | None = None
+    private_key_file: Path | None = None
+    private_key_passphrase: str | None = field(default=None, repr=False)
+    programmatic_access_token: str | None = field(default=None, repr=False)
+    authenticator: str | None = None
+    connection_name: str | None = None
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str | None = None
+    schema: str | None = None
+    query_tag: str | None = None
+    session_parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        chosen = [name for name in self._auth_fields() if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise SnowflakeConfigurationError(
+                "Snowflake credentials: choose one way to authenticate, got " + " and ".join(chosen)
+            )
+        if self.private_key_passphrase is not None and self.private_key_file is None:
+            raise SnowflakeConfigurationError(
+                "Snowflake credentials: private_key_passphrase is set but private_key_file is not"
+            )
+        if not chosen and self.connection_name is None and self.authenticator is None:
+            raise SnowflakeConfigurationError(
+                "Snowflake credentials: no way to authenticate: set password, token, token_file, "
+                "private_key_file, programmatic_access_token, authenticator or connection_name"
+            )
+        if self.connection_name is None and self.account is None and self.host is None:
+            raise SnowflakeConfigurationError("Snowflake credentials: account is not set")
+
+    @staticmethod
+    def _auth_fields() -> tuple[str, ...]:
+        return ("password", "token", "token_file", "private_key_file", "programmatic_access_token")
+
+    @property
+    def method(self) -> str:
+        """The authentication in use, for messages: ``password``, ``oauth``, ``key-pair`` ..."""
+        if self.password is not None:
+            return "password"
+        if self.token is not None:
+            return "oauth"
+        if self.token_file is not None:
+            return f"oauth token file {self.token_file}"
+        if self.private_key_file is not None:
+            return "key-pair"
+        if self.programmatic_access_token is not None:
+            return "programmatic access token"
+        if self.authenticator is not None:
+            return self.authenticator
+        return f"connection {self.connection_name!r}"
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        spcs_token_path: Path = SPCS_TOKEN_PATH,
+    ) -> SnowflakeCredentials:
+        """Read the ``SNOWFLAKE_*`` variables exactly as Parlant's upstream adapter does.
+
+        Required: SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_WAREHOUSE, SNOWFLAKE_DATABASE,
+        SNOWFLAKE_SCHEMA, and SNOWFLAKE_PASSWORD or SNOWFLAKE_TOKEN (the token wins and switches
+        to OAuth). Optional: SNOWFLAKE_ROLE, SNOWFLAKE_HOST, SNOWFLAKE_AUTHENTICATOR (with a
+        password). Inside Snowpark Container Services (no password or token, but the service
+        token file exists) the token file is used and SNOWFLAKE_USER/SNOWFLAKE_WAREHOUSE become
+        optional, as SPCS does not set them.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None
+
+        token, password = get("SNOWFLAKE_TOKEN"), get("SNOWFLAKE_PASSWORD")
+        in_spcs = token is None and password is None and spcs_token_path.is_file()
+        required = ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_DATABASE", "SNOWFLAKE_SCHEMA"]
+        if not in_spcs:
+            required[1:1] = ["SNOWFLAKE_USER", "SNOWFLAKE_WAREHOUSE"]
+        missing = [name for name in required if get(name) is None]
+        if token is None and password is None and not in_spcs:
+            missing.append("SNOWFLAKE_PASSWORD or SNOWFLAKE_TOKEN")
+        if missing:
+            raise SnowflakeConfigurationError(
+                "Missing Snowflake configuration: set the environment variables "
+                + ", ".join(missing)
+            )
+
+        common: dict[str, Any] = {
+            "account": get("SNOWFLAKE_ACCOUNT"),
+            "user": get("SNOWFLAKE_USER"),
+            "warehouse": get("SNOWFLAKE_WAREHOUSE"),
+            "database": get("SNOWFLAKE_DATABASE"),
+            "schema": get("SNOWFLAKE_SCHEMA"),
+            "role": get("SNOWFLAKE_ROLE"),
+            "host": get("SNOWFLAKE_HOST"),
+        }
+        if token is not None:
+            return cls(token=token, **common)
+        if password is not None:
+            return cls(password=password, authenticator=get("SNOWFLAKE_AUTHENTICATOR"), **common)
+        return cls(token_file=spcs_token_path, **common)
+
+    def replace(self, **changes: Any) -> SnowflakeCredentials:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``snowflake.connector.connect``, built fresh for this connect."""
+        kwargs: dict[str, Any] = {}
+        if self.connection_name is not None:
+            # The connector merges connections.toml under these explicit values.
+            kwargs["connection_name"] = self.connection_name
+        for name in ("account", "user", "host", "port", "protocol", "role", "warehouse"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        if self.database is not None:
+            kwargs["database"] = self.database
+        if self.schema is not None:
+            kwargs["schema"] = self.schema
+        if self.authenticator is not None:
+            kwargs["authenticator"] = self.authenticator
+
+        if self.password is not None:
+            kwargs["password"] = self.password
+        elif self.token is not None:
+            kwargs["authenticator"] = "oauth"
+            kwargs["token"] = self.token
+        elif self.token_file is not None:
+            kwargs["authenticator"] = "oauth"
+            kwargs["token"] = self._read_token_file(self.token_file)
+        elif self.private_key_file is not None:
+            kwargs["private_key"] = self._load_private_key(self.private_key_file)
+        elif self.programmatic_access_token is not None:
+            kwargs["authenticator"] = "PROGRAMMATIC_ACCESS_TOKEN"
+            kwargs["token"] = self.programmatic_access_token
+
+        session_parameters = dict(self.session_parameters)
+        if self.query_tag is not None:
+            session_parameters["QUERY_TAG"] = self.query_tag
+        if session_parameters:
+            kwargs["session_parameters"] = session_parameters
+        return kwargs
+
+    @staticmethod
+    def _read_token_file(path: Path) -> str:
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise SnowflakeConfigurationError(
+                f"Snowflake token file {path} cannot be read: {error.strerror or type(error).__name__}"
+            ) from None
+        if not token:
+            raise SnowflakeConfigurationError(f"Snowflake token file {path} is empty")
+        return token
+
+    def _load_private_key(self, path: Path) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        passphrase = (
+            self.private_key_passphrase.encode("utf-8")
+            if self.private_key_passphrase is not None
+            else None
+        )
+        try:
+            pem = path.read_bytes()
+        except OSError as error:
+            raise SnowflakeConfigurationError(
+                f"Snowflake private key file {path} cannot be read: "
+                f"{error.strerror or type(error).__name__}"
+            ) from None
+        try:
+            key = serialization.load_pem_private_key(pem, password=passphrase)
+        except (ValueError, TypeError):
+            # cryptography's messages can echo key material details; keep ours generic.
+            raise SnowflakeConfigurationError(
+                f"Snowflake private key file {path} cannot be loaded: not a PEM private key, "
+                "or the passphrase is missing or wrong"
+            ) from None
+        return key.private_bytes(
+            encoding=serialization.Encoding.DER,
+            format=serialization.PrivateFormat.PKCS8,
+            encryption_algorithm=serialization.NoEncryption(),
+        )
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+__all__ = ["SPCS_TOKEN_PATH", "SnowflakeCredentials"]

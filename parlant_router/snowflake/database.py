@@ -1,0 +1,452 @@
+"""``SnowflakeDocumentDatabase``: a drop-in for ``parlant.adapters.db.snowflake_db``'s class.
+
+Same constructor (plus keyword extras), same tables (``<PREFIX><NAME>`` and
+``<PREFIX><NAME>_FAILED_MIGRATIONS``, columns ID, VERSION, CREATION_UTC, DATA VARIANT), so
+tables written by the upstream adapter open here unchanged. What differs is underneath:
+filters, sorting and paging run in SQL; a pool of connections serves operations in parallel;
+transient failures are retried; migrations write in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, cast
+
+from parlant.core.loggers import Logger
+from parlant.core.persistence.common import SortDirection
+from parlant.core.persistence.document_database import (
+    BaseDocument,
+    CollectionIndex,
+    DocumentDatabase,
+    TDocument,
+)
+from typing_extensions import Self
+
+from parlant_router.snowflake.collection import (
+    SnowflakeDocumentCollection,
+    failed_table_name,
+    serialize,
+    table_name,
+)
+from parlant_router.snowflake.credentials import SnowflakeCredentials
+from parlant_router.snowflake.errors import SnowflakeConfigurationError, SnowflakeOperationError
+from parlant_router.snowflake.pool import ConnectionPool
+from parlant_router.snowflake.retry import RetryPolicy
+from parlant_router.snowflake.runner import StatementRunner, Statements, describe_error
+from parlant_router.snowflake.sql import COLUMNS, Params, quote_identifier, sanitize_identifier
+
+TableType = Literal["standard", "hybrid"]
+DocumentLoader = Callable[[BaseDocument], Awaitable[TDocument | None]]
+
+#: Upper bound on the text of one batched statement. Values are bound client-side
+#: (the connector's pyformat style), so this bounds what Snowflake has to parse.
+MAX_BATCH_CHARS = 800_000
+#: Snowflake accepts at most 16,384 rows in one VALUES clause.
+MAX_BATCH_ROWS = 10_000
+
+_ALL_COLUMNS = ("ID", "VERSION", "CREATION_UTC", "DATA")
+_hybrid_fallback_reported = False
+
+
+class SnowflakeDocumentDatabase(DocumentDatabase):
+    """Parlant documents in Snowflake tables; an async context manager.
+
+    Args:
+        logger: Parlant's logger.
+        connection_params: keyword arguments for ``snowflake.connector.connect`` (upstream's
+            argument). Mutually exclusive with ``credentials``. With neither, the seed's
+            ``SNOWFLAKE_*`` environment variables are read (``SnowflakeCredentials.from_env``).
+        table_prefix: prefix of every table name (default ``PARLANT_``), sanitized upper-case.
+        connection_factory: called with the connection kwargs instead of
+            ``snowflake.connector.connect`` (upstream's argument; useful for wrappers).
+        credentials: a ``SnowflakeCredentials``; its kwargs are rebuilt at every connect, so
+            token files are re-read on reconnect.
+        pool_size: connections opened at most (lazily); operations beyond it wait.
+        table_type: ``standard`` or ``hybrid`` (real primary key and indexes; falls back to
+            standard, saying so once, where hybrid tables are unavailable).
+        retry: the retry policy for transient failures.
+    """
+
+    def __init__(
+        self,
+        logger: Logger,
+        connection_params: Mapping[str, Any] | None = None,
+        *,
+        table_prefix: str | None = None,
+        connection_factory: Callable[[Mapping[str, Any]], Any] | None = None,
+        credentials: SnowflakeCredentials | None = None,
+        pool_size: int = 4,
+        table_type: TableType | str = "standard",
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if connection_params is not None and credentials is not None:
+            raise SnowflakeConfigurationError(
+                "SnowflakeDocumentDatabase: pass connection_params or credentials, not both"
+            )
+        if table_type not in ("standard", "hybrid"):
+            raise SnowflakeConfigurationError(
+                f"SnowflakeDocumentDatabase: table_type must be 'standard' or 'hybrid', got {table_type!r}"
+            )
+        self._logger = logger
+        if connection_params is not None:
+            fixed = dict(connection_params)
+            self._connect_kwargs: Callable[[], dict[str, Any]] = lambda: dict(fixed)
+            self._location = _location(fixed)
+        else:
+            resolved = credentials if credentials is not None else SnowflakeCredentials.from_env()
+            self._connect_kwargs = resolved.to_connect_kwargs
+            self._location = _location({"database": resolved.database, "schema": resolved.schema})
+        self._connection_factory = connection_factory
+        self.table_prefix = sanitize_identifier(table_prefix) if table_prefix else "PARLANT_"
+        self.table_type: TableType = "hybrid" if table_type == "hybrid" else "standard"
+        self._pool = ConnectionPool(self._connect, pool_size)
+        self._runner = StatementRunner(self._pool, retry or RetryPolicy(), logger)
+        self._collections: dict[str, SnowflakeDocumentCollection[Any]] = {}
+        self._open_locks: dict[str, asyncio.Lock] = {}
+        self._catalog: dict[str, set[str]] | None = None
+        self._catalog_lock: asyncio.Lock | None = None
+
+    @property
+    def statements_sent(self) -> int:
+        """Statements sent to Snowflake so far by this database (DDL, queries, DML)."""
+        return self._runner.counter.value
+
+    @property
+    def pool_size(self) -> int:
+        return self._pool.size
+
+    async def _execute(
+        self, operation: str, table: str, sql: str, params: Mapping[str, Any] | None = None
+    ) -> int:
+        """Run one statement as its own retried operation."""
+
+        def work(statements: Statements) -> int:
+            return statements.execute(sql, params)
+
+        return await self._runner.run(operation, table, work)
+
+    def _connect(self) -> Any:
+        kwargs = self._connect_kwargs()
+        if self._connection_factory is not None:
+            return self._connection_factory(kwargs)
+        import snowflake.connector
+
+        return snowflake.connector.connect(**kwargs)
+
+    async def __aenter__(self) -> Self:
+        # Connect now: bad credentials or an unreachable account fail here, not mid-request.
+        await self._runner.run("connect", self._location, lambda statements: None)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        await self._pool.close()
+        self._runner.close()
+        return False
+
+    async def create_collection(
+        self, name: str, schema: type[TDocument]
+    ) -> SnowflakeDocumentCollection[TDocument]:
+        """Open the collection, creating its table if needed (existing rows are kept)."""
+        return await self._open(name, schema, None, create=True)
+
+    async def get_collection(
+        self,
+        name: str,
+        schema: type[TDocument],
+        document_loader: DocumentLoader[TDocument],
+    ) -> SnowflakeDocumentCollection[TDocument]:
+        """Open an existing collection (``ValueError`` if its table does not exist)."""
+        return await self._open(name, schema, document_loader, create=False)
+
+    async def get_or_create_collection(
+        self,
+        name: str,
+        schema: type[TDocument],
+        document_loader: DocumentLoader[TDocument],
+    ) -> SnowflakeDocumentCollection[TDocument]:
+        return await self._open(name, schema, document_loader, create=True)
+
+    async def delete_collection(self, name: str) -> None:
+        """Drop the collection's table and its failed-migrations table."""
+        for table in (
+            table_name(self.table_prefix, name),
+            failed_table_name(self.table_prefix, name),
+        ):
+            sql = f"DROP TABLE IF EXISTS {quote_identifier(table)}"
+            await self._execute("delete_collection", table, sql)
+            if self._catalog is not None:
+                self._catalog.pop(table, None)
+        self._collections.pop(name, None)
+
+    async def _open(
+        self,
+        name: str,
+        schema: type[TDocument],
+        loader: DocumentLoader[TDocument] | None,
+        *,
+        create: bool,
+    ) -> SnowflakeDocumentCollection[TDocument]:
+        lock = self._open_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            if (existing := self._collections.get(name)) is not None:
+                return cast(SnowflakeDocumentCollection[TDocument], existing)
+            table = table_name(self.table_prefix, name)
+            catalog = await self._load_catalog()
+            existed = table in catalog
+            if not existed:
+                if not create:
+                    raise ValueError(f'Collection "{name}" does not exist')
+                await self._create_table(table)
+            else:
+                await self._add_missing_columns(table, catalog[table])
+            collection: SnowflakeDocumentCollection[TDocument] = SnowflakeDocumentCollection(
+                name=name,
+                table=table,
+                schema=schema,
+                runner=self._runner,
+                logger=self._logger,
+                ensure_indexes=self._ensure_indexes,
+            )
+            if loader is not None and existed:
+                await self._migrate(collection, loader)
+            self._collections[name] = collection
+            return collection
+
+    async def _load_catalog(self) -> dict[str, set[str]]:
+        """Tables with our prefix in the current schema and their columns: one query, once."""
+        if self._catalog_lock is None:
+            self._catalog_lock = asyncio.Lock()
+        async with self._catalog_lock:
+            if self._catalog is None:
+                rows = await self._runner.run(
+                    "open",
+                    self._location,
+                    lambda s: s.query(
+                        "SELECT TABLE_NAME, COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS "
+                        "WHERE TABLE_SCHEMA = CURRENT_SCHEMA() "
+                        "AND STARTSWITH(TABLE_NAME, %(prefix)s)",
+                        {"prefix": self.table_prefix},
+                    ),
+                )
+                catalog: dict[str, set[str]] = {}
+                for table, column in rows:
+                    catalog.setdefault(str(table), set()).add(str(column).upper())
+                self._catalog = catalog
+            return self._catalog
+
+    async def _create_table(self, table: str) -> None:
+        global _hybrid_fallback_reported
+        quoted = quote_identifier(table)
+        if self.table_type == "hybrid":
+            sql = (
+                f"CREATE HYBRID TABLE IF NOT EXISTS {quoted} (ID STRING NOT NULL PRIMARY KEY, "
+                "VERSION STRING, CREATION_UTC STRING, DATA VARIANT)"
+            )
+            try:
+                await self._execute("create_collection", table, sql)
+            except SnowflakeOperationError as error:
+                self.table_type = "standard"
+                if not _hybrid_fallback_reported:
+                    _hybrid_fallback_reported = True
+                    self._logger.warning(
+                        "Snowflake hybrid tables are not available here "
+                        f"({describe_error(error.__cause__ or error)}); "
+                        "using standard tables instead"
+                    )
+            else:
+                self._remember(table)
+                return
+        sql = (
+            f"CREATE TABLE IF NOT EXISTS {quoted} (ID STRING NOT NULL, VERSION STRING, "
+            "CREATION_UTC STRING, DATA VARIANT, PRIMARY KEY (ID))"
+        )
+        await self._execute("create_collection", table, sql)
+        self._remember(table)
+
+    def _remember(self, table: str) -> None:
+        if self._catalog is not None:
+            self._catalog[table] = set(_ALL_COLUMNS)
+
+    async def _add_missing_columns(self, table: str, columns: set[str]) -> None:
+        """Give an upstream failed-migrations table (ID, DATA) the columns of a collection."""
+        missing = [column for column in ("VERSION", "CREATION_UTC") if column not in columns]
+        if not missing:
+            return
+        quoted = quote_identifier(table)
+
+        def work(statements: Statements) -> None:
+            for column in missing:
+                statements.execute(f"ALTER TABLE {quoted} ADD COLUMN IF NOT EXISTS {column} STRING")
+            assignments = ", ".join(
+                f"{column} = DATA[%(field_{column})s]::STRING" for column in missing
+            )
+            field_names = {name: column for name, column in COLUMNS.items() if column in missing}
+            statements.execute(
+                f"UPDATE {quoted} SET {assignments}",
+                {f"field_{column}": name for name, column in field_names.items()},
+            )
+
+        await self._runner.run("open", table, work)
+        columns.update(missing)
+
+    async def _ensure_indexes(
+        self, collection: SnowflakeDocumentCollection[Any], indexes: Sequence[CollectionIndex]
+    ) -> None:
+        """Hybrid tables: CREATE INDEX for indexes on mirrored columns; standard: nothing.
+
+        Standard tables have no secondary indexes (Snowflake prunes micro-partitions
+        instead). Hybrid tables index columns, not VARIANT paths, so an index on a document
+        field (e.g. ``session_id``) cannot be created; the ID index is the primary key.
+        """
+        if self.table_type != "hybrid":
+            return
+        quoted = quote_identifier(collection.table)
+        for index in indexes:
+            columns = [COLUMNS.get(field) for field, _ in index.fields]
+            if any(column is None for column in columns) or columns == ["ID"]:
+                continue
+            names = [cast(str, column) for column in columns]
+            ordered = ", ".join(
+                f"{column} {'DESC' if direction == SortDirection.DESC else 'ASC'}"
+                for column, (_, direction) in zip(names, index.fields, strict=True)
+            )
+            index_name = quote_identifier(
+                sanitize_identifier(f"{collection.table}_{'_'.join(names)}_IDX")
+            )
+            sql = f"CREATE INDEX IF NOT EXISTS {index_name} ON {quoted} ({ordered})"
+            await self._execute("ensure_indexes", collection.table, sql)
+
+    async def _migrate(
+        self,
+        collection: SnowflakeDocumentCollection[TDocument],
+        loader: DocumentLoader[TDocument],
+    ) -> None:
+        """Run ``loader`` over every document; write changes and failures in batches."""
+        quoted = quote_identifier(collection.table)
+        rows = await self._runner.run(
+            "migrate",
+            collection.table,
+            lambda s: s.query(f"SELECT ID, TO_JSON(DATA) FROM {quoted}"),
+        )
+        changed: list[tuple[str, dict[str, Any]]] = []
+        failed: list[tuple[str, dict[str, Any]]] = []
+        for identifier, data in rows:
+            document = json.loads(data)
+            try:
+                migrated = await loader(cast(BaseDocument, document))
+            except Exception as error:
+                self._logger.error(
+                    f"Failed to load document '{identifier}' in {collection.table}: {error}"
+                )
+                migrated = None
+            if migrated is None:
+                failed.append((str(identifier), document))
+            elif migrated != document:
+                changed.append((str(identifier), dict(migrated)))
+
+        for batch in _batches(changed):
+            await self._write_migrated(collection.table, batch)
+        if failed:
+            self._logger.warning(
+                f"{len(failed)} document(s) of {collection.table} failed to migrate; "
+                f"moved to {failed_table_name(self.table_prefix, collection.name)}"
+            )
+            await self._move_failed(collection, failed)
+
+    async def _write_migrated(
+        self, table: str, batch: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        params = Params()
+        values = ", ".join(
+            "(" + ", ".join(params.add(v) for v in (old_id, *serialize(doc).values())) + ")"
+            for old_id, doc in batch
+        )
+        sql = (
+            f"UPDATE {quote_identifier(table)} SET ID = V.NEW_ID, VERSION = V.NEW_VERSION, "
+            "CREATION_UTC = V.NEW_CREATION_UTC, DATA = PARSE_JSON(V.NEW_DATA) FROM "
+            f"(SELECT * FROM VALUES {values}) AS V(OLD_ID, NEW_ID, NEW_VERSION, NEW_CREATION_UTC, NEW_DATA) "
+            f"WHERE {quote_identifier(table)}.ID = V.OLD_ID"
+        )
+        # Idempotent: running it twice writes the same values.
+        await self._execute("migrate", table, sql, params.values)
+
+    async def _move_failed(
+        self,
+        collection: SnowflakeDocumentCollection[Any],
+        failed: Sequence[tuple[str, dict[str, Any]]],
+    ) -> None:
+        failed_table = failed_table_name(self.table_prefix, collection.name)
+        catalog = await self._load_catalog()
+        if failed_table not in catalog:
+            await self._create_table(failed_table)
+        else:
+            await self._add_missing_columns(failed_table, catalog[failed_table])
+        quoted_failed = quote_identifier(failed_table)
+        for batch in _batches(failed):
+            params = Params()
+            values = ", ".join(
+                "(" + ", ".join(params.add(v) for v in _failed_row(old_id, doc)) + ")"
+                for old_id, doc in batch
+            )
+            # Copy first, then delete: a crash in between leaves a copy, never a loss; the
+            # NOT EXISTS keeps a second run from copying the same document twice.
+            insert = (
+                f"INSERT INTO {quoted_failed} (ID, VERSION, CREATION_UTC, DATA) "
+                "SELECT V.ID, V.VERSION, V.CREATION_UTC, PARSE_JSON(V.DATA) FROM VALUES "
+                f"{values} AS V(ID, VERSION, CREATION_UTC, DATA) WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {quoted_failed} AS E WHERE E.ID = V.ID)"
+            )
+            await self._execute("migrate", failed_table, insert, params.values)
+            ids = Params()
+            in_list = ", ".join(ids.add(old_id) for old_id, _ in batch)
+            delete = f"DELETE FROM {quote_identifier(collection.table)} WHERE ID IN ({in_list})"
+            await self._execute("migrate", collection.table, delete, ids.values)
+
+
+def _failed_row(old_id: str, document: Mapping[str, Any]) -> tuple[Any, ...]:
+    version, creation_utc = document.get("version"), document.get("creation_utc")
+    return (
+        old_id,
+        None if version is None else str(version),
+        None if creation_utc is None else str(creation_utc),
+        json.dumps(document, ensure_ascii=False),
+    )
+
+
+def _batches(
+    rows: Sequence[tuple[str, dict[str, Any]]],
+) -> list[list[tuple[str, dict[str, Any]]]]:
+    """Split rows so that each statement stays under MAX_BATCH_CHARS and MAX_BATCH_ROWS."""
+    batches: list[list[tuple[str, dict[str, Any]]]] = []
+    current: list[tuple[str, dict[str, Any]]] = []
+    size = 0
+    for row in rows:
+        # Each document appears once as JSON text; escaping and the other columns add a bit.
+        text = len(json.dumps(row[1], ensure_ascii=False))
+        cost = text + text // 8 + 4 * len(row[0]) + 64
+        if current and (size + cost > MAX_BATCH_CHARS or len(current) >= MAX_BATCH_ROWS):
+            batches.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _location(params: Mapping[str, Any]) -> str:
+    database, schema = params.get("database"), params.get("schema")
+    if database and schema:
+        return f"{database}.{schema}"
+    return str(database or schema or "Snowflake")
+
+
+__all__ = ["MAX_BATCH_CHARS", "MAX_BATCH_ROWS", "SnowflakeDocumentDatabase", "TableType"]
