@@ -1,0 +1,67 @@
+"""The two adapters under test, opened the same way over the same emulator."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from parlant.core.loggers import Logger, LogLevel, StdoutLogger
+from parlant.core.persistence.document_database import DocumentDatabase
+from parlant.core.tracer import LocalTracer
+
+from bench.latency import StatementMeter
+
+UPSTREAM = "upstream"
+OURS = "ours"
+
+_CLASSES = {
+    UPSTREAM: "parlant.adapters.db.snowflake_db:SnowflakeDocumentDatabase",
+    OURS: "parlant_router.snowflake:SnowflakeDocumentDatabase",
+}
+
+
+def quiet_logger() -> Logger:
+    """Parlant's stdout logger at WARNING: the adapters' debug chatter is not the subject."""
+    return StdoutLogger(LocalTracer(), log_level=LogLevel.WARNING, logger_id="bench")
+
+
+@dataclass
+class Adapter:
+    """One adapter: its class, the emulator's connection parameters and its statement meter."""
+
+    name: str
+    connection_params: Mapping[str, Any]
+    pool_size: int | None = None
+    """Our adapter's pool size (None: its default); upstream has one connection, no pool."""
+    meter: StatementMeter = field(default_factory=StatementMeter)
+
+    def database(self, table_prefix: str) -> AbstractAsyncContextManager[DocumentDatabase]:
+        """A DocumentDatabase whose tables are ``<table_prefix><NAME>``, metered by ``meter``."""
+        module_name, class_name = _CLASSES[self.name].split(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        extra: dict[str, Any] = {}
+        if self.name == OURS and self.pool_size is not None:
+            extra["pool_size"] = self.pool_size
+        return cast(
+            AbstractAsyncContextManager[DocumentDatabase],
+            cls(
+                quiet_logger(),
+                dict(self.connection_params),
+                table_prefix=table_prefix,
+                connection_factory=self.meter.connection_factory,
+                **extra,
+            ),
+        )
+
+
+def available(name: str) -> bool:
+    """Whether the adapter's module imports (ours lands late in development)."""
+    module_name = _CLASSES[name].split(":")[0]
+    try:
+        importlib.import_module(module_name)
+    except ImportError:
+        return False
+    return hasattr(importlib.import_module(module_name), _CLASSES[name].split(":")[1])

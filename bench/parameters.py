@@ -1,0 +1,56 @@
+"""What a run measures, and how much of it: the full run and the quick one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Sizes of one benchmark run (``python -m bench --help`` lists the flags)."""
+
+    sessions: int = 2
+    """N: sessions replaying the recorded turn sequentially."""
+    turns: int = 2
+    """T: turns per session at each latency below ``high_latency_ms``."""
+    high_latency_turns: int = 1
+    """Turns per session at ``high_latency_ms`` and above (they are slow by design)."""
+    high_latency_ms: float = 80.0
+    latencies_ms: tuple[float, ...] = (0.0, 20.0, 80.0)
+    """L: milliseconds added to every statement, modelling Snowflake's round trip."""
+    concurrency: tuple[int, ...] = (1, 8, 32)
+    """C: concurrent sessions, for whole turns and for reads."""
+    concurrency_latency_ms: float = 80.0
+    turn_window_seconds: float = 10.0
+    read_window_seconds: float = 6.0
+    append_sizes: tuple[int, ...] = (100, 1_000, 5_000)
+    appends: int = 5
+    """create_event calls timed at each size (the median is reported)."""
+    migration_documents: int = 10_000
+    upstream_migration_documents: int = 1_000
+    """Upstream migrates one UPDATE per document; 10,000 of them would take minutes."""
+    pool_size: int | None = None
+    """Our adapter's pool size (None: its default)."""
+
+    def turns_at(self, latency_ms: float) -> int:
+        """Turns per session at ``latency_ms``."""
+        return self.high_latency_turns if latency_ms >= self.high_latency_ms else self.turns
+
+
+FULL = Parameters()
+
+QUICK = replace(
+    FULL,
+    sessions=1,
+    turns=1,
+    latencies_ms=(0.0, 20.0),
+    concurrency=(1, 4),
+    concurrency_latency_ms=20.0,
+    turn_window_seconds=2.0,
+    read_window_seconds=1.0,
+    append_sizes=(10, 50),
+    appends=2,
+    migration_documents=50,
+    upstream_migration_documents=20,
+)
+"""Tiny sizes: the machinery end to end in well under a minute (the smoke test)."""

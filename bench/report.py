@@ -1,0 +1,436 @@
+"""The markdown report (docs/benchmarks.md) of a run."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.adapters import OURS, UPSTREAM
+from bench.parameters import Parameters
+from bench.run import AdapterResults, RunResults
+from bench.workloads import RateFigure
+
+_PACKAGES = ("parlant", "snowflake-connector-python", "fakesnow", "duckdb", "sqlglot")
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """One of the issue's targets and how this run fared against it."""
+
+    target: str
+    measured: str
+    verdict: str
+    """``met``, ``missed`` or ``not measured``."""
+
+
+def machine() -> list[tuple[str, str]]:
+    """Facts about the machine and the software, for the report's first table."""
+    facts = [
+        ("CPU cores", str(os.cpu_count())),
+        ("CPU", _cpu_model()),
+        ("Memory", _memory()),
+        ("OS", f"{platform.system()} {platform.release()}"),
+        ("Python", platform.python_version()),
+    ]
+    for package in _PACKAGES:
+        try:
+            facts.append((package, importlib.metadata.version(package)))
+        except importlib.metadata.PackageNotFoundError:
+            facts.append((package, "not installed"))
+    return facts
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _memory() -> str:
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return "unknown"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    if numerator is None or denominator is None or denominator == 0:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
+
+
+def _rate(figures: Sequence[RateFigure], concurrency: int) -> float | None:
+    for figure in figures:
+        if figure.concurrency == concurrency:
+            return figure.per_second
+    return None
+
+
+def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def targets(results: RunResults) -> list[TargetRow]:
+    """The issue's targets, judged on this run (ours against upstream)."""
+    ours = results.adapters.get(OURS)
+    upstream = results.adapters.get(UPSTREAM)
+    p = results.parameters
+    rows: list[TargetRow] = []
+    if ours is None or upstream is None:
+        return [TargetRow("all targets", "ours was not measured in this run", "not measured")]
+
+    assert ours.turns is not None and upstream.turns is not None
+    ours_turn, up_turn = ours.turns.per_turn(), upstream.turns.per_turn()
+    floor = ours.turns.collection_calls.floor() / ours.turns.turns
+    ceiling = ours.turns.collection_calls.ceiling() / ours.turns.turns
+    rows.append(
+        TargetRow(
+            "statements per turn at the floor (1 per collection call, 2 at most for update_one) "
+            "and fewer than upstream",
+            f"ours {ours_turn:.1f} (floor {floor:.1f}, allowance {ceiling:.1f}); "
+            f"upstream {up_turn:.1f}",
+            _verdict(ours_turn <= ceiling and ours_turn < up_turn),
+        )
+    )
+
+    def rate_target(
+        label: str, per: Callable[[AdapterResults], list[RateFigure]], factor: float
+    ) -> None:
+        mine, theirs = _rate(per(ours), 8), _rate(per(upstream), 8)
+        if mine is None or theirs is None or p.concurrency_latency_ms != 80:
+            rows.append(TargetRow(label, "C=8 at L=80 ms not in this run", "not measured"))
+            return
+        rows.append(
+            TargetRow(
+                label,
+                f"ours {mine:.2f}/s, upstream {theirs:.2f}/s: {_ratio(mine, theirs)}",
+                _verdict(mine >= factor * theirs),
+            )
+        )
+
+    rate_target(
+        "concurrent turns, C=8, L=80 ms: at least 1.7x upstream's turns/s",
+        lambda r: r.concurrent_turns,
+        1.7,
+    )
+    mine_1, theirs_1 = _rate(ours.concurrent_turns, 1), _rate(upstream.concurrent_turns, 1)
+    if mine_1 is not None and theirs_1 is not None:
+        rows.append(
+            TargetRow(
+                f"per-turn time at C=1 (L={p.concurrency_latency_ms:g} ms) no worse than upstream's",
+                f"ours {1 / mine_1:.2f} s, upstream {1 / theirs_1:.2f} s per turn"
+                if mine_1 and theirs_1
+                else "no turn completed",
+                _verdict(mine_1 >= theirs_1),
+            )
+        )
+    rate_target(
+        "concurrent reads, C=8, L=80 ms: at least 3.5x upstream's throughput",
+        lambda r: r.concurrent_reads,
+        3.5,
+    )
+
+    if len(ours.appends) >= 2 and len(upstream.appends) >= 2:
+        mine_growth = ours.appends[-1].median / ours.appends[0].median
+        their_growth = upstream.appends[-1].median / upstream.appends[0].median
+        first, last = ours.appends[0].events, ours.appends[-1].events
+        rows.append(
+            TargetRow(
+                f"event append flat within 20% from {first:,} to {last:,} events, where "
+                "upstream grows",
+                f"ours x{mine_growth:.2f}, upstream x{their_growth:.2f}",
+                _verdict(mine_growth <= 1.2 and their_growth > 1.2),
+            )
+        )
+
+    largest = max(ours.migrations, key=lambda m: m.documents, default=None)
+    if largest is None or largest.documents < 10_000:
+        rows.append(
+            TargetRow(
+                "opening a store whose 10,000 documents need migration: at most 20 statements",
+                "10,000 documents not in this run",
+                "not measured",
+            )
+        )
+    else:
+        rows.append(
+            TargetRow(
+                "opening a store whose 10,000 documents need migration: at most 20 statements",
+                f"ours {largest.statements} statements, {largest.seconds:.1f} s",
+                _verdict(largest.statements <= 20 and largest.migrated == largest.documents),
+            )
+        )
+    return rows
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "missed"
+
+
+def render(results: RunResults, *, command: str, notes: Sequence[str] = ()) -> str:
+    """The whole report."""
+    p = results.parameters
+    names = [n for n in (UPSTREAM, OURS) if n in results.adapters]
+    both = len(names) == 2
+    ours = results.adapters.get(OURS)
+    upstream = results.adapters.get(UPSTREAM)
+    provenance = results.sequence.provenance
+    out: list[str] = [
+        "# Benchmarks: our SnowflakeDocumentDatabase against Parlant's upstream adapter",
+        "",
+        f"Generated by `{command}` on {results.started:%Y-%m-%d %H:%M} UTC; the run took "
+        f"{results.seconds:.0f} s. Adapters measured: {', '.join(names)}.",
+        "",
+        "Both adapters run in one process against one Snowflake emulator "
+        "(`parlant_router.snowflake.SnowflakeEmulator`: fakesnow's HTTP server on a loopback "
+        "port) through the real `snowflake-connector-python`, underneath Parlant's own "
+        "`SessionDocumentStore`, `CustomerDocumentStore` and `ContextVariableDocumentStore`, "
+        "each store on its own database and table prefix as in the seed's "
+        "`configure_container`. Every workload has its own tables.",
+        "",
+        "## Machine",
+        "",
+        *_table(["", ""], machine()),
+        "",
+        "## Method",
+        "",
+        f"- **The turn** is replayed from `bench/turn_sequence.json`, recorded from a real "
+        f"Parlant engine turn (`{provenance.get('command', '')}`, "
+        f"{provenance.get('recorded_utc', '')}, NLP service "
+        f"`{provenance.get('nlp_service', '')}`): {provenance.get('scenario', '')}. "
+        f"It is {len(results.sequence.turn)} store calls: {_turn_summary(results)}.",
+        "- **Latency L** is added to every statement by the connection itself "
+        "(`bench/latency.py`): the connector's `cursor().execute` sleeps L ms in the executing "
+        "thread before sending, as a round trip to Snowflake holds the connection. The "
+        "emulator's own cost per statement comes on top.",
+        "- **Statements** are counted at the same place, per adapter and per store call.",
+        "- **Concurrency C**: C sessions, each running whole recorded turns back to back (or "
+        "listing its events and reading itself, for reads) for a fixed window; work is counted "
+        "call by call and calls finishing after the window do not count.",
+        "- **Appends**: a session is filled with events written in bulk in the adapters' "
+        "table layout, then `create_event` is timed at each size (median, L=0).",
+        "- **Migration**: sessions and the store's metadata are written at version 0.8.0, so "
+        "that opening `SessionDocumentStore(allow_migration=True)` runs Parlant's loader, "
+        "which migrates every session to 0.9.0 (checked afterwards by counting rows at "
+        "0.9.0); L=0.",
+        f"- **Our pool size**: {p.pool_size if p.pool_size is not None else 'the default'}. "
+        "Upstream has one connection behind one lock.",
+        "",
+        "## Parameters",
+        "",
+        *_table(
+            ["parameter", "value"],
+            [
+                ("N sessions x T turns (sequential)", f"{p.sessions} x {p.turns}"),
+                (
+                    f"turns per session at L >= {p.high_latency_ms:g} ms",
+                    str(p.high_latency_turns),
+                ),
+                ("L (ms per statement)", ", ".join(f"{v:g}" for v in p.latencies_ms)),
+                ("C (concurrent sessions)", ", ".join(str(c) for c in p.concurrency)),
+                ("L for concurrency", f"{p.concurrency_latency_ms:g} ms"),
+                (
+                    "windows (turns / reads)",
+                    f"{p.turn_window_seconds:g} s / {p.read_window_seconds:g} s",
+                ),
+                ("append sizes (events)", ", ".join(f"{s:,}" for s in p.append_sizes)),
+                ("appends timed per size", str(p.appends)),
+                ("migrating documents (ours)", f"{p.migration_documents:,}"),
+                ("migrating documents (upstream)", f"{p.upstream_migration_documents:,}"),
+            ],
+        ),
+        "",
+    ]
+    if both:
+        out += [
+            "## Targets (from issue 5)",
+            "",
+            *_table(
+                ["target", "measured", "verdict"],
+                [(t.target, t.measured, f"**{t.verdict}**") for t in targets(results)],
+            ),
+            "",
+        ]
+    out += _turn_section(results, names)
+    out += _rate_section(
+        "Concurrent turns",
+        f"Turns per second, C sessions each running whole turns, L = {p.concurrency_latency_ms:g} ms.",
+        "turns/s",
+        {n: results.adapters[n].concurrent_turns for n in names},
+        p,
+    )
+    out += _rate_section(
+        "Concurrent reads",
+        "Read pairs per second (list_events + read_session of its own session), C sessions, "
+        f"L = {p.concurrency_latency_ms:g} ms.",
+        "reads/s",
+        {n: results.adapters[n].concurrent_reads for n in names},
+        p,
+    )
+    out += _append_section(results, names)
+    out += _migration_section(results, names)
+    if ours is not None and upstream is not None:
+        out += [
+            "## Connections",
+            "",
+            f"Connections opened during the run: upstream {upstream.connections}, ours "
+            f"{ours.connections}.",
+            "",
+        ]
+    if notes:
+        out += ["## Notes", "", *[f"- {note}" for note in notes], ""]
+    return "\n".join(out)
+
+
+def _turn_summary(results: RunResults) -> str:
+    counts: dict[str, int] = {}
+    for call in results.sequence.turn:
+        counts[call.label()] = counts.get(call.label(), 0) + 1
+    return ", ".join(f"`{label}` x{n}" for label, n in counts.items())
+
+
+def _turn_section(results: RunResults, names: Sequence[str]) -> list[str]:
+    figures = {n: results.adapters[n].turns for n in names}
+    p = results.parameters
+    labels: list[str] = []
+    for call in results.sequence.turn:
+        if call.label() not in labels:
+            labels.append(call.label())
+    rows: list[list[str]] = []
+    for label in labels:
+        row = [f"`{label}`"]
+        for n in names:
+            f = figures[n]
+            assert f is not None
+            calls = f.calls_by_label[label]
+            row.append(f"{f.statements_by_call[label] / calls:.2f}" if calls else "-")
+        rows.append(row)
+    total = ["**per turn**"]
+    for n in names:
+        f = figures[n]
+        assert f is not None
+        total.append(f"**{f.per_turn():.1f}**")
+    rows.append(total)
+    floor_row = ["collection calls per turn (the floor)"]
+    for n in names:
+        f = figures[n]
+        assert f is not None
+        floor_row.append(f"{f.collection_calls.floor() / f.turns:.1f}")
+    rows.append(floor_row)
+    out = [
+        "## Statements per turn",
+        "",
+        "Statements sent per store call of the recorded turn (averaged over every replayed "
+        "turn), and per turn. The floor is one statement per DocumentCollection call the "
+        "stores make.",
+        "",
+        *_table(["store call", *[f"{n} statements/call" for n in names]], rows),
+        "",
+        "## Time per turn",
+        "",
+        f"Mean wall time of one recorded turn, {p.sessions} session(s) replayed one after "
+        "the other.",
+        "",
+    ]
+    time_rows: list[list[str]] = []
+    for latency in p.latencies_ms:
+        row = [f"{latency:g} ms", str(p.turns_at(latency) * p.sessions)]
+        means: dict[str, float] = {}
+        for n in names:
+            f = figures[n]
+            assert f is not None
+            means[n] = f.mean_seconds(latency)
+            row.append(f"{means[n]:.2f} s")
+        if len(names) == 2:
+            row.append(_ratio(means[UPSTREAM], means[OURS]))
+        time_rows.append(row)
+    header = ["L", "turns", *names] + (["upstream / ours"] if len(names) == 2 else [])
+    return [*out, *_table(header, time_rows), ""]
+
+
+def _rate_section(
+    title: str,
+    caption: str,
+    unit: str,
+    figures: dict[str, list[RateFigure]],
+    p: Parameters,
+) -> list[str]:
+    names = list(figures)
+    rows: list[list[str]] = []
+    for concurrency in p.concurrency:
+        row = [str(concurrency)]
+        rates = {n: _rate(figures[n], concurrency) for n in names}
+        row += [_fmt(rates[n]) for n in names]
+        if len(names) == 2:
+            row.append(_ratio(rates[OURS], rates[UPSTREAM]))
+        rows.append(row)
+    header = ["C", *[f"{n} {unit}" for n in names]] + (
+        ["ours / upstream"] if len(names) == 2 else []
+    )
+    return [f"## {title}", "", caption, "", *_table(header, rows), ""]
+
+
+def _append_section(results: RunResults, names: Sequence[str]) -> list[str]:
+    sizes = results.parameters.append_sizes
+    rows: list[list[str]] = []
+    for index, size in enumerate(sizes):
+        row = [f"{size:,}"]
+        medians: dict[str, float] = {}
+        for n in names:
+            figure = results.adapters[n].appends[index]
+            medians[n] = figure.median
+            row.append(
+                f"{figure.median * 1000:.0f} ms ({figure.statements / len(figure.seconds):.0f} stmts)"
+            )
+        if len(names) == 2:
+            row.append(_ratio(medians[UPSTREAM], medians[OURS]))
+        rows.append(row)
+    header = ["events in session", *names] + (["upstream / ours"] if len(names) == 2 else [])
+    return [
+        "## Event append",
+        "",
+        "Median `create_event` time (and statements per append) with that many events "
+        "already in the session, L = 0.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def _migration_section(results: RunResults, names: Sequence[str]) -> list[str]:
+    rows: list[list[str]] = []
+    for n in names:
+        for m in results.adapters[n].migrations:
+            rows.append(
+                [
+                    n,
+                    f"{m.documents:,}",
+                    str(m.statements),
+                    f"{m.seconds:.1f} s",
+                    "yes" if m.migrated == m.documents else f"no ({m.migrated:,})",
+                ]
+            )
+    return [
+        "## Opening a store that needs migration",
+        "",
+        "`SessionDocumentStore` opened over sessions written at version 0.8.0, L = 0: "
+        "statements sent and seconds until the store is open.",
+        "",
+        *_table(["adapter", "documents", "statements", "time", "all migrated"], rows),
+        "",
+    ]
