@@ -107,7 +107,7 @@ class _Tree:
                     mine[p] = pos
 
     def position(self, path: KeyPath, *, at_key: bool, root: Position) -> Position:
-        """The best position for an error at `path`: itself, else its nearest ancestor's key."""
+        """The best position for an error at `path`: itself, else its nearest written ancestor."""
         if at_key and path in self.keys:
             return self.keys[path]
         if path in self.values:
