@@ -97,6 +97,7 @@ class Router:
     async def aclose(self) -> None:
         """Close every resource the Router opened, in reverse order (idempotent)."""
         stack, self._stack = self._stack, None
+        self._configured = False
         self._backends.clear()
         self.stores.clear()
         if stack is not None:
