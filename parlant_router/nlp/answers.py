@@ -1,7 +1,8 @@
 """What the offline NLP service answers to each of Parlant's prompts.
 
 Every schema gets the filler's neutral instance (no guideline applies, no tool
-runs, nothing is ambiguous, journeys are left). A few fields decide whether
+runs, nothing is ambiguous, journeys are left); guideline-matching batches get
+an explicit "does not apply" for each guideline they list. A few fields decide whether
 the engine sends anything at all; those are set here so that a customer
 message gets a reply that says plainly it was produced offline.
 """
@@ -9,6 +10,7 @@ message gets a reply that says plainly it was produced offline.
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +40,8 @@ class PromptFacts:
 
     customer_message: str | None
     preamble_choices: tuple[str, ...]
+    #: How many guidelines a matching batch lists (Parlant numbers them from 1).
+    guideline_count: int = 0
 
 
 def read_prompt(prompt: str | PromptBuilder) -> PromptFacts:
@@ -46,6 +50,7 @@ def read_prompt(prompt: str | PromptBuilder) -> PromptFacts:
         return PromptFacts(
             customer_message=_last_customer_message(_interaction_events(prompt)),
             preamble_choices=_preamble_choices(prompt),
+            guideline_count=_guideline_count(prompt),
         )
     # A plain-text prompt: events are rendered one JSON object per line.
     return PromptFacts(
@@ -75,7 +80,7 @@ def offline_reply(customer_message: str | None) -> str:
 def answer(schema: type[M], facts: PromptFacts) -> M:
     """The offline answer of type ``schema`` to a prompt described by ``facts``."""
     overrides = _OVERRIDES.get(schema.__name__)
-    return fill_model(schema, overrides(facts) if overrides else None)
+    return fill_model(schema, overrides(schema, facts) if overrides else None)
 
 
 def overridden_schema_names() -> frozenset[str]:
@@ -83,7 +88,19 @@ def overridden_schema_names() -> frozenset[str]:
     return frozenset(_OVERRIDES)
 
 
-def _message(facts: PromptFacts) -> dict[str, Any]:
+def _no_guideline_applies(schema: type[BaseModel], facts: PromptFacts) -> dict[str, Any]:
+    # One check per listed guideline, each saying it does not apply (the
+    # filler's False): an empty list would make Parlant warn on every message.
+    (item,) = typing.get_args(schema.model_fields["checks"].annotation)
+    return {
+        "checks": [
+            fill_model(item, {"guideline_id": str(i)}).model_dump()
+            for i in range(1, facts.guideline_count + 1)
+        ]
+    }
+
+
+def _message(schema: type[BaseModel], facts: PromptFacts) -> dict[str, Any]:
     # Fluid composition of agents created over REST.
     return {
         "last_message_of_customer": facts.customer_message,
@@ -103,7 +120,7 @@ def _message(facts: PromptFacts) -> dict[str, Any]:
     }
 
 
-def _canned_response_draft(facts: PromptFacts) -> dict[str, Any]:
+def _canned_response_draft(schema: type[BaseModel], facts: PromptFacts) -> dict[str, Any]:
     # SDK agents compose through canned-response generation, fluid mode included:
     # with no matching template the draft is what gets sent.
     return {
@@ -113,12 +130,12 @@ def _canned_response_draft(facts: PromptFacts) -> dict[str, Any]:
     }
 
 
-def _canned_response_revision(facts: PromptFacts) -> dict[str, Any]:
+def _canned_response_revision(schema: type[BaseModel], facts: PromptFacts) -> dict[str, Any]:
     # Composited mode restyles the draft: keep it as it is.
     return {"revised_canned_response": offline_reply(facts.customer_message)}
 
 
-def _canned_response_preamble(facts: PromptFacts) -> dict[str, Any]:
+def _canned_response_preamble(schema: type[BaseModel], facts: PromptFacts) -> dict[str, Any]:
     # Strict mode drops any preamble not in the list; the smallest choice is
     # stable whatever order Parlant shuffled them into.
     if facts.preamble_choices:
@@ -126,12 +143,16 @@ def _canned_response_preamble(facts: PromptFacts) -> dict[str, Any]:
     return {"preamble": "Got it."}
 
 
-def _journey_next_step(facts: PromptFacts) -> dict[str, Any]:
+def _journey_next_step(schema: type[BaseModel], facts: PromptFacts) -> dict[str, Any]:
     # "None" is Parlant's code for leaving the journey.
     return {"journey_continues": False, "applied_condition_id": "None"}
 
 
-_OVERRIDES: Mapping[str, Callable[[PromptFacts], dict[str, Any]]] = {
+_OVERRIDES: Mapping[str, Callable[[type[BaseModel], PromptFacts], dict[str, Any]]] = {
+    "GenericActionableGuidelineMatchesSchema": _no_guideline_applies,
+    "GenericObservationalGuidelineMatchesSchema": _no_guideline_applies,
+    "GenericPreviouslyAppliedActionableGuidelineMatchesSchema": _no_guideline_applies,
+    "GenericPreviouslyAppliedActionableCustomerDependentGuidelineMatchesSchema": _no_guideline_applies,
     "MessageSchema": _message,
     "CannedResponseDraftSchema": _canned_response_draft,
     "CannedResponseRevisionSchema": _canned_response_revision,
@@ -166,6 +187,14 @@ def _last_customer_message(events: Any) -> str | None:
         ):
             message = data["message"]
     return message
+
+
+def _guideline_count(prompt: PromptBuilder) -> int:
+    section = prompt.sections.get(BuiltInSection.GUIDELINES)
+    if section is None:
+        return 0
+    guidelines = section.props.get("guidelines", [])
+    return len(guidelines) if isinstance(guidelines, list) else 0
 
 
 def _preamble_choices(prompt: PromptBuilder) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from parlant.core.engines.alpha.canned_response_generator import (
     CannedResponsePreambleSchema,
 )
 from parlant.core.engines.alpha.message_generator import MessageSchema
-from parlant.core.engines.alpha.prompt_builder import PromptBuilder
+from parlant.core.engines.alpha.prompt_builder import BuiltInSection, PromptBuilder
 from parlant.core.nlp.moderation import CustomerModerationContext
 from parlant.core.sessions import Event, EventId, EventKind, EventSource
 from pydantic import BaseModel
@@ -169,3 +169,34 @@ async def test_no_streaming_no_moderation_and_offline_embedder(
     )
     assert check.flagged is False
     assert check.tags == []
+
+
+GUIDELINE_BATCH_SCHEMAS = [
+    "GenericActionableGuidelineMatchesSchema",
+    "GenericObservationalGuidelineMatchesSchema",
+    "GenericPreviouslyAppliedActionableGuidelineMatchesSchema",
+    "GenericPreviouslyAppliedActionableCustomerDependentGuidelineMatchesSchema",
+]
+
+
+@pytest.mark.parametrize("schema_name", GUIDELINE_BATCH_SCHEMAS)
+async def test_matching_batches_check_every_listed_guideline_and_match_none(
+    service: OfflineNLPService,
+    all_registered_schemas: list[type[BaseModel]],
+    schema_name: str,
+) -> None:
+    (schema,) = [s for s in all_registered_schemas if s.__name__ == schema_name]
+    prompt = _conversation((EventSource.CUSTOMER, "hello"))
+    prompt.add_section(
+        name=BuiltInSection.GUIDELINES,
+        template="{guidelines_text}",
+        props={"guidelines_text": "...", "guidelines": [{"id": "a"}, {"id": "b"}, {"id": "c"}]},
+    )
+    checks = (await _generate(service, schema, prompt)).content.checks
+    # Parlant numbers the guidelines of a batch from 1 and looks each id up.
+    assert [c.guideline_id for c in checks] == ["1", "2", "3"]
+    for check in checks:
+        assert not any(v is True for v in check.model_dump().values())
+
+    without_guidelines = (await _generate(service, schema, _conversation())).content.checks
+    assert without_guidelines == []

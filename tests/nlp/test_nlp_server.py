@@ -195,15 +195,31 @@ async def test_sdk_agent_replies_with_the_offline_placeholder(
     assert "offline" in reply.lower()
 
 
-async def test_rest_agent_in_fluid_mode_replies_with_the_offline_placeholder(
-    offline_server: OfflineServer,
+@pytest.mark.parametrize("mode", ["fluid", "canned_fluid", "composited_canned"])
+async def test_rest_agent_replies_with_the_offline_placeholder(
+    offline_server: OfflineServer, mode: str
 ) -> None:
     client = AsyncParlantClient(base_url=offline_server.base_url)
-    agent = await client.agents.create(name="Offline REST agent", composition_mode="fluid")
-    assert agent.composition_mode == "fluid"
+    agent = await client.agents.create(name=f"Offline REST agent ({mode})", composition_mode=mode)
+    assert agent.composition_mode == mode
     reply, _ = await _agent_reply(client, agent.id, "Can I change my delivery address?")
     assert reply.startswith(OFFLINE_MARKER)
     assert '"Can I change my delivery address?"' in reply
+
+
+async def test_rest_agent_in_strict_mode_sends_only_canned_text(
+    offline_server: OfflineServer,
+) -> None:
+    from parlant.core.engines.alpha.canned_response_generator import DEFAULT_NO_MATCH_CANREP
+
+    client = AsyncParlantClient(base_url=offline_server.base_url)
+    agent = await client.agents.create(
+        name="Offline strict agent", composition_mode="strict_canned"
+    )
+    reply, _ = await _agent_reply(client, agent.id, "Can I change my delivery address?")
+    # Strict mode never sends generated text, and the offline service picks no
+    # template: Parlant's own no-match answer is what the customer gets.
+    assert reply == DEFAULT_NO_MATCH_CANREP
 
 
 async def test_second_message_quotes_the_new_one(offline_server: OfflineServer) -> None:
