@@ -29,6 +29,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 SCHEMA_FILE = "parlant.schema.json"
 
 
+def _user_error(error: BaseException) -> ParlantRouterError | None:
+    """The ParlantRouterError in `error`, also inside an exception group (task groups)."""
+    if isinstance(error, ParlantRouterError):
+        return error
+    inner = getattr(error, "exceptions", None)
+    if isinstance(inner, (list, tuple)):
+        for member in inner:
+            found = _user_error(member) if isinstance(member, BaseException) else None
+            if found is not None:
+                return found
+    return None
+
+
 def _reports_errors(command: F) -> F:
     """Turn a ParlantRouterError into its one line on stderr and the documented exit status."""
 
@@ -36,12 +49,12 @@ def _reports_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except ConfigError as error:
-            click.echo(str(error), err=True)
-            sys.exit(2)
-        except ParlantRouterError as error:
-            click.echo(str(error), err=True)
-            sys.exit(1)
+        except Exception as error:
+            found = _user_error(error)
+            if found is None:
+                raise  # a bug: the traceback is what a maintainer needs
+            click.echo(str(found), err=True)
+            sys.exit(2 if isinstance(found, ConfigError) else 1)
 
     return wrapper  # type: ignore[return-value]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -319,3 +321,32 @@ def test_parlant_config_serves_until_sigterm(write: WriteFile, workdir: Path) ->
     assert "Traceback" not in stderr
     # The agents store was routed to the json backend.
     assert "Routed" in (workdir / "data" / "agents.json").read_text(encoding="utf-8")
+
+
+# Python 3.11+: asyncio task groups raise these; 3.10 has none to unwrap.
+EXCEPTION_GROUP: Any = getattr(builtins, "ExceptionGroup", None)
+
+
+@pytest.mark.skipif(EXCEPTION_GROUP is None, reason="no exception groups before Python 3.11")
+def test_router_error_inside_an_exception_group(
+    write: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write("parlant.yaml", "version: 1\n")
+
+    def failing(config: object) -> list[object]:
+        raise EXCEPTION_GROUP("startup", [RuntimeError("noise"), RouterError("store unreachable")])
+
+    monkeypatch.setattr("parlant_router.routes.resolve_routes", failing)
+    result = CliRunner().invoke(cli.cli, ["routes"])
+    assert (result.exit_code, result.output) == (1, "store unreachable\n")
+
+
+def test_other_exceptions_are_not_hidden(write: WriteFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    write("parlant.yaml", "version: 1\n")
+
+    def failing(config: object) -> list[object]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("parlant_router.routes.resolve_routes", failing)
+    result = CliRunner().invoke(cli.cli, ["routes"])
+    assert isinstance(result.exception, RuntimeError)
