@@ -2,16 +2,16 @@
 
 Every schema gets the filler's neutral instance (no guideline applies, no tool
 runs, nothing is ambiguous, journeys are left); guideline-matching batches get
-an explicit "does not apply" for each guideline they list. A few fields decide whether
-the engine sends anything at all; those are set here so that a customer
-message gets a reply that says plainly it was produced offline.
+an explicit "does not apply" for each guideline they list. A few fields decide
+whether the engine sends anything at all; those are set here so that a
+customer message gets a reply that says plainly it was produced offline.
 """
 
 from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -169,7 +169,7 @@ def _interaction_events(prompt: PromptBuilder) -> list[str]:
     return [e for e in events if isinstance(e, str)]
 
 
-def _last_customer_message(events: Any) -> str | None:
+def _last_customer_message(events: Iterable[str]) -> str | None:
     message: str | None = None
     for raw in events:
         try:

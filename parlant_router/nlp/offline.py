@@ -10,6 +10,7 @@ Guideline and journey matching are placeholders: nothing is ever matched.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -65,6 +66,7 @@ class OfflineSchematicGenerator(BaseSchematicGenerator[T]):
         prompt: str | PromptBuilder,
         hints: Mapping[str, Any] = _NO_HINTS,
     ) -> SchematicGenerationResult[T]:
+        start = time.perf_counter()
         content = answer(self.schema, read_prompt(prompt))
         # Built as every adapter does: build() also runs the builder's on_build
         # callbacks, which record the prompt for Parlant's inspections.
@@ -74,7 +76,7 @@ class OfflineSchematicGenerator(BaseSchematicGenerator[T]):
             info=GenerationInfo(
                 schema_name=self.schema.__name__,
                 model=self.id,
-                duration=0.0,
+                duration=time.perf_counter() - start,
                 usage=UsageInfo(
                     input_tokens=estimate_tokens(prompt_text),
                     output_tokens=estimate_tokens(content.model_dump_json()),
