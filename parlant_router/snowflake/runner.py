@@ -22,7 +22,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from parlant_router.snowflake.errors import SnowflakeBackendError, SnowflakeOperationError
@@ -108,11 +109,8 @@ class StatementRunner:
         """Run ``work`` with retries; errors become ``SnowflakeOperationError``."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._policy.attempts),
-            wait=wait_exponential_jitter(
-                initial=self._policy.initial_delay,
-                max=self._policy.max_delay,
-                jitter=self._policy.jitter,
-            ),
+            wait=wait_exponential(multiplier=self._policy.initial_delay, max=self._policy.max_delay)
+            + wait_random(0, self._policy.jitter),
             retry=retry_if_exception(lambda error: recovery_for(error) is not Recovery.FAIL),
             before_sleep=lambda state: self._log_retry(operation, table, state),
             reraise=True,

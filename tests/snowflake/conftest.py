@@ -1,12 +1,19 @@
+"""Fixtures of the Snowflake tests: one emulator per session, reached through the real connector."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from recording_logger import RecordingLogger
 
-from parlant_router.snowflake import SnowflakeEmulator
+from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
+
+OpenDatabase = Callable[..., AbstractAsyncContextManager[SnowflakeDocumentDatabase]]
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +36,40 @@ def connection_params(emulator: SnowflakeEmulator) -> dict[str, Any]:
 @pytest.fixture
 def emulator_directory(tmp_path: Path) -> Path:
     return tmp_path / "emulator"
+
+
+@pytest.fixture
+def logger() -> RecordingLogger:
+    return RecordingLogger()
+
+
+@pytest.fixture
+def table_prefix() -> str:
+    """A prefix of its own for each test: tests share one emulator, never a table."""
+    return f"T{uuid.uuid4().hex[:10].upper()}_"
+
+
+@pytest.fixture
+def open_database(
+    connection_params: dict[str, Any], logger: RecordingLogger, table_prefix: str
+) -> OpenDatabase:
+    """Open our database on the emulator; keyword arguments go to its constructor."""
+
+    @asynccontextmanager
+    async def open_(**kwargs: Any) -> AsyncIterator[SnowflakeDocumentDatabase]:
+        options: dict[str, Any] = {"table_prefix": table_prefix}
+        if "credentials" not in kwargs:
+            options["connection_params"] = connection_params
+        options.update(kwargs)
+        async with SnowflakeDocumentDatabase(logger, **options) as database:
+            yield database
+
+    return open_
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # fakesnow warns about an internal Arrow copy on every query result.
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.filterwarnings("ignore:Arrow output:UserWarning"))
