@@ -34,6 +34,7 @@ class TurnFigures:
     statements_by_call: Counter[str] = field(default_factory=Counter)
     calls_by_label: Counter[str] = field(default_factory=Counter)
     seconds_by_latency: dict[float, list[float]] = field(default_factory=dict)
+    statements_by_turn: list[int] = field(default_factory=list)
 
     def per_turn(self) -> float:
         """Statements per turn."""
@@ -126,7 +127,8 @@ async def measure_turns(
                         figures.statements_by_call[call.label()] += meter.statements - before
                         figures.calls_by_label[call.label()] += 1
                     times.append(time.perf_counter() - started)
-                    figures.statements += meter.statements - started_statements
+                    figures.statements_by_turn.append(meter.statements - started_statements)
+                    figures.statements += figures.statements_by_turn[-1]
                     figures.collection_calls.counts.update(stack.calls.counts - calls_before)
                     figures.turns += 1
         meter.latency_ms = 0
