@@ -511,6 +511,34 @@ def config_json_schema() -> dict[str, Any]:
     stores.pop("additionalProperties", None)
     stores["properties"] = {name: {"$ref": "#/$defs/StoreRoute"} for name in STORE_NAMES}
     stores["additionalProperties"] = False
+    _allow_interpolation(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "parlant.yaml"
     return schema
+
+
+_INTERPOLATED = {
+    "type": "string",
+    "pattern": r"\$\{[^}]+\}",
+    "description": "${VAR} or ${VAR:-default}, converted after interpolation.",
+}
+
+
+def _allow_interpolation(node: Any) -> None:
+    """Let numbers, booleans and choices also be written as `${VAR}` (converted after loading)."""
+    if isinstance(node, list):
+        for item in node:
+            _allow_interpolation(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for value in node.values():
+        _allow_interpolation(value)
+    if "const" not in node and (
+        "enum" in node or node.get("type") in ("integer", "number", "boolean")
+    ):
+        kept = {k: node.pop(k) for k in ("title", "description", "default") if k in node}
+        original = dict(node)
+        node.clear()
+        node.update(kept)
+        node["anyOf"] = [original, _INTERPOLATED]

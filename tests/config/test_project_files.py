@@ -6,7 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from parlant_router.cli import schema_text, starter_config
 from parlant_router.config import SnowflakeBackend
@@ -101,3 +103,37 @@ def test_template_is_package_data() -> None:
         line for line in pyproject.splitlines() if line.startswith("parlant_router =")
     )
     assert '"templates/*.yaml"' in package_data
+
+
+def schema_errors(text: str) -> list[str]:
+    # jsonschema comes with Parlant; editors run the same Draft 2020-12 checks.
+    validator = jsonschema.Draft202012Validator(json.loads(schema_text()))
+    return [error.message for error in validator.iter_errors(yaml.safe_load(text))]
+
+
+@pytest.mark.parametrize("text", [PROJECT_CONFIG.read_text(encoding="utf-8"), starter_config()])
+def test_shipped_files_satisfy_the_schema(text: str) -> None:
+    assert schema_errors(text) == []
+
+
+def test_schema_accepts_interpolation_and_shorthand() -> None:
+    text = (
+        "version: 1\nserver: {port: '${PORT:-8800}', migrate: '${MIGRATE}'}\n"
+        "backends: {m: {type: transient}}\nstores: {sessions: m}\n"
+    )
+    assert schema_errors(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\nstores: {sesions: m}\n",
+        "version: 1\nserver: {prot: 1}\n",
+        "version: 1\nserver: {port: lots}\n",
+        "version: 1\nbackends: {w: {type: snowflake, acount: a}}\n",
+        "version: 1\nbackends: {w: {type: snowflak}}\n",
+        "version: 1\nstores: {sessions: {backend: m, table_prefix: 1-x}}\n",
+    ],
+)
+def test_schema_flags_what_the_loader_refuses(text: str) -> None:
+    assert schema_errors(text) != []
