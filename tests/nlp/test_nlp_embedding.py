@@ -8,6 +8,14 @@ import sys
 
 from hypothesis import given
 from hypothesis import strategies as st
+from lagom import Container
+from parlant.adapters.vector_db.transient import TransientVectorDatabase
+from parlant.core.common import Version
+from parlant.core.loggers import LogLevel, StdoutLogger
+from parlant.core.nlp.embedding import EmbedderFactory, NullEmbeddingCache
+from parlant.core.persistence.common import ObjectId
+from parlant.core.persistence.vector_database import BaseDocument
+from parlant.core.tracer import LocalTracer
 
 from parlant_router.nlp.embedding import (
     OFFLINE_EMBEDDING_DIMENSIONS,
@@ -83,3 +91,46 @@ async def test_token_estimate_grows_with_text() -> None:
     assert long == 10 * short
     # Long words count as several tokens.
     assert estimate_tokens("internationalization") > estimate_tokens("nation")
+
+
+async def test_parlant_vector_search_finds_the_closest_document() -> None:
+    # Through Parlant's own vector layer: EmbedderFactory builds the embedder
+    # from a bare container by its type, as the server does for vector stores.
+    tracer = LocalTracer()
+    database = TransientVectorDatabase(
+        StdoutLogger(tracer, LogLevel.WARNING),
+        tracer,
+        EmbedderFactory(Container()),
+        NullEmbeddingCache,
+    )
+    collection = await database.get_or_create_collection(
+        "docs", BaseDocument, OfflineEmbedder, document_loader=_identity
+    )
+    contents = [
+        "How to return shoes you bought online",
+        "Opening hours of the Paris store",
+        "Tracking a parcel that has not arrived",
+    ]
+    for i, content in enumerate(contents):
+        await collection.insert_one(
+            BaseDocument(
+                id=ObjectId(str(i)),
+                version=Version.String("0.1.0"),
+                content=content,
+                checksum=str(i),
+            )
+        )
+
+    for query, expected in [
+        ("I want to return my shoes", contents[0]),
+        ("where is my parcel", contents[2]),
+        ("when does the store in Paris open", contents[1]),
+    ]:
+        # Parlant's transient collection returns every document, nearest first.
+        results = await collection.find_similar_documents({}, query, k=1)
+        assert results[0].document["content"] == expected
+        assert results[0].distance < results[1].distance
+
+
+async def _identity(document: BaseDocument) -> BaseDocument:
+    return document
