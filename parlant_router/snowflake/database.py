@@ -48,7 +48,6 @@ MAX_BATCH_CHARS = 800_000
 MAX_BATCH_ROWS = 10_000
 
 _ALL_COLUMNS = ("ID", "VERSION", "CREATION_UTC", "DATA")
-_hybrid_fallback_reported = False
 
 
 class SnowflakeDocumentDatabase(DocumentDatabase):
@@ -243,7 +242,6 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
             return self._catalog
 
     async def _create_table(self, table: str) -> None:
-        global _hybrid_fallback_reported
         quoted = quote_identifier(table)
         if self.table_type == "hybrid":
             sql = (
@@ -253,14 +251,17 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
             try:
                 await self._execute("create_collection", table, sql)
             except SnowflakeOperationError as error:
+                from snowflake.connector.errors import ProgrammingError
+
+                if not isinstance(error.__cause__, ProgrammingError):
+                    raise  # a failure to reach Snowflake says nothing about hybrid tables
+                # Said once: later tables of this database go straight to standard.
                 self.table_type = "standard"
-                if not _hybrid_fallback_reported:
-                    _hybrid_fallback_reported = True
-                    self._logger.warning(
-                        "Snowflake hybrid tables are not available here "
-                        f"({describe_error(error.__cause__ or error)}); "
-                        "using standard tables instead"
-                    )
+                self._logger.warning(
+                    "Snowflake hybrid tables are not available here "
+                    f"({describe_error(error.__cause__ or error)}); "
+                    "using standard tables instead"
+                )
             else:
                 self._remember(table)
                 return
