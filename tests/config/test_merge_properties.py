@@ -69,7 +69,7 @@ def paths(node: Any, path: KeyPath = ()) -> set[KeyPath]:
     return found
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(DOCUMENTS, min_size=1, max_size=4))
 def test_layers_merge_as_rfc7386_and_every_key_keeps_a_position(
     layers: list[dict[str, Any]],
@@ -85,7 +85,7 @@ def test_layers_merge_as_rfc7386_and_every_key_keeps_a_position(
     assert set(tree.values) == paths(tree.data)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(DOCUMENTS, DOCUMENTS)
 def test_a_replaced_value_points_at_the_layer_that_wrote_it(
     first: dict[str, Any], second: dict[str, Any]
