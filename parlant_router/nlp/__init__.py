@@ -14,6 +14,7 @@ from parlant_router.nlp.home import bind_parlant_home, nlp_home
 from parlant_router.nlp.services import (
     OFFLINE,
     NLPServiceFactory,
+    check_nlp_name,
     nlp_service_names,
     resolve_nlp_service,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "NLPServiceFactory",
     "OfflineNLPService",
     "bind_parlant_home",
+    "check_nlp_name",
     "nlp_home",
     "nlp_service_names",
     "resolve_nlp_service",

@@ -40,15 +40,33 @@ def resolve_nlp_service(name: str) -> NLPServiceFactory:
     Raises ``ValueError`` (one line, naming the valid choices) for an unknown
     name or a ``module:attribute`` that cannot be imported or is not a factory.
     """
+    check_nlp_name(name)
     spec = name.strip()
     if ":" in spec:
         return _custom_factory(spec)
     key = spec.lower()
     if key == OFFLINE:
         return _offline_factory
-    if key in parlant_nlp_service_names():
-        return _parlant_factory(key)
-    raise ValueError(_unknown_name_message(spec))
+    return _parlant_factory(key)
+
+
+def check_nlp_name(name: str) -> None:
+    """Raise ``ValueError`` (one line) if ``name`` cannot name an NLP service.
+
+    Imports nothing, neither Parlant nor user code: meant for validating a
+    configuration file. A ``module:attribute`` is only checked for its form;
+    :func:`resolve_nlp_service` imports it.
+    """
+    spec = name.strip()
+    if ":" in spec:
+        module_name, _, attribute = spec.partition(":")
+        if not all(
+            part.isidentifier() for part in (*module_name.split("."), *attribute.split("."))
+        ):
+            raise ValueError(f"NLP service {spec!r}: expected 'package.module:factory'")
+        return
+    if spec.lower() not in nlp_service_names():
+        raise ValueError(_unknown_name_message(spec))
 
 
 def nlp_service_names() -> tuple[str, ...]:
@@ -101,8 +119,6 @@ def _custom_factory(spec: str) -> NLPServiceFactory:
     from parlant.core.nlp.service import NLPService
 
     module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"NLP service {spec!r}: expected 'package.module:factory'")
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as e:

@@ -154,8 +154,35 @@ def test_custom_module_that_cannot_be_imported() -> None:
     assert "cannot import 'no_such_package_xyz.mod'" in text
     assert "ModuleNotFoundError" in text
     assert "\n" not in text
-    with pytest.raises(ValueError, match=r"expected 'package\.module:factory'"):
-        resolve_nlp_service(":make")
+    for malformed in (":make", "pkg.mod:", "pkg..mod:make", "pkg mod:make", "pkg:a:b"):
+        with pytest.raises(ValueError, match=r"expected 'package\.module:factory'"):
+            resolve_nlp_service(malformed)
+
+
+def test_check_nlp_name_validates_without_importing_anything() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from parlant_router.nlp import check_nlp_name
+        for good in ("offline", "OpenAI", "snowflake", "not_installed_pkg.mod:make"):
+            check_nlp_name(good)
+        for bad in ("opnai", "a b:c"):
+            try:
+                check_nlp_name(bad)
+            except ValueError as e:
+                print(e)
+            else:
+                raise SystemExit(f"accepted {bad!r}")
+        heavy = ("parlant.", "not_installed_pkg")
+        print(sorted(m for m in sys.modules if m.startswith(heavy)))
+        """
+    )
+    lines = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert lines[0].startswith("unknown NLP service 'opnai' (did you mean 'openai'?)")
+    assert "expected 'package.module:factory'" in lines[1]
+    assert lines[2] == "[]"
 
 
 def test_custom_factory_returning_something_else_fails_when_called(
