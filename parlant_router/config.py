@@ -73,7 +73,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def _resolve_path(value: Path | None, info: ValidationInfo) -> Path | None:
     if value is None:
         return None
-    path = value.expanduser()
+    try:
+        path = value.expanduser()
+    except RuntimeError:  # `~someone` with no such user
+        raise ConfigIssue((), f"cannot expand '~' in {str(value)!r}: no such user") from None
     base_dir = (info.context or {}).get("base_dir")
     if base_dir is not None and not path.is_absolute():
         path = Path(os.path.normpath(Path(base_dir) / path))

@@ -206,6 +206,12 @@ FILE_CASES = [
         "`vector: qdrant`",
     ),
     (
+        "home of an unknown user",
+        "version: 1\nserver:\n  home: ~no-such-user-here/data\n",
+        "parlant.yaml:3:9: server.home: cannot expand '~' in '~no-such-user-here/data': "
+        "no such user",
+    ),
+    (
         "bad custom factory",
         "version: 1\nbackends:\n  c: {type: custom, factory: notafactory}\n",
         "parlant.yaml:3:30: backends.c.factory: 'notafactory' is not an import path like "
