@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from parlant.client import AsyncParlantClient
+from parlant.client.errors import GatewayTimeoutError
 
 from parlant_router.nlp import bind_parlant_home, nlp_home, resolve_nlp_service
 from parlant_router.nlp.answers import OFFLINE_MARKER
@@ -160,28 +161,33 @@ async def _first_of(
 
 
 async def _agent_reply(
-    client: AsyncParlantClient, agent_id: str, text: str
-) -> tuple[str, list[str]]:
-    """Post ``text`` as the customer; return the agent's reply and any preambles before it."""
-    session = await client.sessions.create(agent_id=agent_id)
+    client: AsyncParlantClient, agent_id: str, text: str, session_id: str | None = None
+) -> str:
+    """Post ``text`` as the customer (in a new session unless given); return the agent's reply.
+
+    Preambles (short acknowledgements Parlant may send first) are skipped.
+    """
+    if session_id is None:
+        session_id = (await client.sessions.create(agent_id=agent_id)).id
     posted = await client.sessions.create_event(
-        session.id, kind="message", source="customer", message=text
+        session_id, kind="message", source="customer", message=text
     )
-    preambles: list[str] = []
     offset = posted.offset + 1
     deadline = time.monotonic() + REPLY_LIMIT
     while time.monotonic() < deadline:
-        events = await client.sessions.list_events(
-            session.id, min_offset=offset, kinds="message", source="ai_agent", wait_for_data=10
-        )
+        try:
+            events = await client.sessions.list_events(
+                session_id, min_offset=offset, kinds="message", source="ai_agent", wait_for_data=10
+            )
+        except GatewayTimeoutError:
+            continue  # nothing new within wait_for_data: poll again
         for event in events:
             offset = max(offset, event.offset + 1)
             data = event.data
             assert isinstance(data, dict)
-            if PREAMBLE_TAG in data.get("tags", []):
-                preambles.append(data["message"])
-            else:
-                return data["message"], preambles
+            if PREAMBLE_TAG not in data.get("tags", []):
+                message: str = data["message"]
+                return message
     raise AssertionError(f"no agent reply within {REPLY_LIMIT:.0f}s")
 
 
@@ -189,7 +195,7 @@ async def test_sdk_agent_replies_with_the_offline_placeholder(
     offline_server: OfflineServer,
 ) -> None:
     client = AsyncParlantClient(base_url=offline_server.base_url)
-    reply, _ = await _agent_reply(client, offline_server.sdk_agent_id, "Where is my parcel?")
+    reply = await _agent_reply(client, offline_server.sdk_agent_id, "Where is my parcel?")
     assert reply.startswith(OFFLINE_MARKER)
     assert '"Where is my parcel?"' in reply
     assert "offline" in reply.lower()
@@ -202,7 +208,7 @@ async def test_rest_agent_replies_with_the_offline_placeholder(
     client = AsyncParlantClient(base_url=offline_server.base_url)
     agent = await client.agents.create(name=f"Offline REST agent ({mode})", composition_mode=mode)
     assert agent.composition_mode == mode
-    reply, _ = await _agent_reply(client, agent.id, "Can I change my delivery address?")
+    reply = await _agent_reply(client, agent.id, "Can I change my delivery address?")
     assert reply.startswith(OFFLINE_MARKER)
     assert '"Can I change my delivery address?"' in reply
 
@@ -216,18 +222,23 @@ async def test_rest_agent_in_strict_mode_sends_only_canned_text(
     agent = await client.agents.create(
         name="Offline strict agent", composition_mode="strict_canned"
     )
-    reply, _ = await _agent_reply(client, agent.id, "Can I change my delivery address?")
+    reply = await _agent_reply(client, agent.id, "Can I change my delivery address?")
     # Strict mode never sends generated text, and the offline service picks no
     # template: Parlant's own no-match answer is what the customer gets.
     assert reply == DEFAULT_NO_MATCH_CANREP
 
 
-async def test_second_message_quotes_the_new_one(offline_server: OfflineServer) -> None:
+async def test_a_later_message_in_the_session_gets_its_own_reply(
+    offline_server: OfflineServer,
+) -> None:
     client = AsyncParlantClient(base_url=offline_server.base_url)
-    first, _ = await _agent_reply(client, offline_server.sdk_agent_id, "first question")
-    second, _ = await _agent_reply(client, offline_server.sdk_agent_id, "second question")
+    agent_id = offline_server.sdk_agent_id
+    session = await client.sessions.create(agent_id=agent_id)
+    first = await _agent_reply(client, agent_id, "first question", session.id)
+    second = await _agent_reply(client, agent_id, "second question", session.id)
     assert '"first question"' in first
     assert '"second question"' in second
+    assert "first question" not in second
 
 
 async def test_evaluations_are_cached_in_the_offline_home_only(
