@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from parlant_router.snowflake.collection import SnowflakeDocumentCollection
+from parlant_router.snowflake.counting import CountingConnectionFactory
 from parlant_router.snowflake.credentials import SPCS_TOKEN_PATH, SnowflakeCredentials
 from parlant_router.snowflake.database import SnowflakeDocumentDatabase
 from parlant_router.snowflake.emulator import SnowflakeEmulator
@@ -21,6 +22,7 @@ from parlant_router.snowflake.retry import RetryPolicy
 
 __all__ = [
     "SPCS_TOKEN_PATH",
+    "CountingConnectionFactory",
     "DuplicateDocumentError",
     "RetryPolicy",
     "SnowflakeBackendError",

@@ -1,8 +1,8 @@
 """Wrappers around real connector connections, passed as ``connection_factory``.
 
 They are test instruments, not fakes: every statement still runs through the real connector
-against the emulator. One counts statements; one injects the failures a network, a session
-expiry or a token rotation would cause.
+against the emulator; the wrapper injects the failures a network, a session expiry or a lock
+queue would cause, at chosen statements.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from snowflake.connector.errors import DatabaseError, OperationalError
 
 
 class StatementLog:
-    """SQL text of every statement sent through wrapped connections, thread-safe."""
+    """SQL text of every statement sent through the wrapped connections, thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -49,27 +49,6 @@ class _Cursor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
-
-
-class CountingConnection:
-    """A real connection whose cursors log every statement they execute."""
-
-    def __init__(self, connection: Any, log: StatementLog) -> None:
-        self._connection = connection
-        self._log = log
-
-    def cursor(self, *args: Any, **kwargs: Any) -> Any:
-        return _Cursor(self._connection.cursor(*args, **kwargs), self._log.add, lambda sql: None)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._connection, name)
-
-
-def counting_factory(log: StatementLog) -> Callable[[Mapping[str, Any]], Any]:
-    def connect(params: Mapping[str, Any]) -> CountingConnection:
-        return CountingConnection(snowflake.connector.connect(**params), log)
-
-    return connect
 
 
 @dataclass

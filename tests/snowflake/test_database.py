@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import snowflake.connector
-from connection_wrappers import StatementLog, counting_factory
 from parlant.core.persistence.common import ObjectId
 from parlant.core.persistence.document_database import BaseDocument, identity_loader
 
@@ -206,8 +205,6 @@ async def test_independent_operations_run_in_parallel(
 ) -> None:
     """Four finds must be in flight at once: a barrier inside execute proves it."""
     barrier = threading.Barrier(4, timeout=20)
-    log = StatementLog()
-    counting = counting_factory(log)
 
     class Gate:
         def __init__(self, connection: Any) -> None:
@@ -234,7 +231,7 @@ async def test_independent_operations_run_in_parallel(
         logger,
         connection_params,
         table_prefix=table_prefix,
-        connection_factory=lambda params: Gate(counting(params)),
+        connection_factory=lambda params: Gate(snowflake.connector.connect(**params)),
         pool_size=4,
     ) as database:
         docs = await database.create_collection("docs", BaseDocument)
