@@ -74,7 +74,17 @@ def reason(error: BaseException, secret_values: Iterable[str] = ()) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
-async def _probe_write(database: DocumentDatabase) -> str:
+def _scratch_location(route: ResolvedRoute, name: str) -> str:
+    if route.table_prefix is not None:
+        table = f"{route.table_prefix}{name}"
+        # Snowflake folds unquoted identifiers to upper case: name the table as it shows.
+        return table.upper() if route.backend.type == "snowflake" else table
+    if route.json_file is not None:
+        return f"{name} in {route.json_file}"
+    return name
+
+
+async def _probe_write(database: DocumentDatabase, route: ResolvedRoute) -> str:
     from parlant.core.persistence.document_database import BaseDocument, identity_loader
 
     name = f"{PROBE_PREFIX}{secrets.token_hex(4)}"
@@ -92,7 +102,7 @@ async def _probe_write(database: DocumentDatabase) -> str:
             raise RuntimeError(f"wrote a document to {name} but could not read it back")
     finally:
         await database.delete_collection(name)
-    return f"created, wrote, read and dropped scratch collection {name}"
+    return f"created, wrote, read and dropped {_scratch_location(route, name)}"
 
 
 async def _probe_read(database: DocumentDatabase) -> str:
@@ -128,10 +138,10 @@ async def _probe(
         return ProbeResult(route.store, route.backend_name, False, reason(opened, secret_values))
     try:
         database = await opened.database(route)
-        done = await (_probe_write(database) if write else _probe_read(database))
+        done = await (_probe_write(database, route) if write else _probe_read(database))
     except Exception as error:
         return ProbeResult(route.store, route.backend_name, False, reason(error, secret_values))
-    return ProbeResult(route.store, route.backend_name, True, f"{done} ({route.location})")
+    return ProbeResult(route.store, route.backend_name, True, f"{done} on {opened.describe()}")
 
 
 async def check_stores(loaded: LoadedConfig, *, write: bool = True) -> list[ProbeResult]:

@@ -274,7 +274,7 @@ async def test_startup_code_creating_entities_again_is_idempotent(
 
     async with routed(loaded) as (_, c):
         first = await startup(c)
-    async with routed(loaded) as (router, c):
+    async with routed(loaded) as (_, c):
         second = await startup(c)
         assert second == first
         assert [a.id for a in await c[AgentStore].list_agents()] == [first[0]]
