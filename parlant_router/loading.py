@@ -147,7 +147,7 @@ def _mark_position(source: str, mark: Any) -> Position:
     return Position(source, mark.line + 1, mark.column + 1)
 
 
-def _yaml_error(error: yaml.YAMLError, source: str) -> ConfigError:
+def _yaml_error(error: yaml.YAMLError, source: str, text: str) -> ConfigError:
     # Only the problem text: a MarkedYAMLError's str() quotes the line, which may hold a secret.
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
@@ -158,14 +158,24 @@ def _yaml_error(error: yaml.YAMLError, source: str) -> ConfigError:
         col = mark.column + 1 if mark else None
         return ConfigError(f"invalid YAML: {problem}", file=source, line=line, col=col)
     if isinstance(error, yaml.reader.ReaderError):
-        return ConfigError(f"invalid YAML: {error.reason}", file=source)
+        # Raised while reading, before there are marks: locate the character ourselves.
+        before = text[: error.position]
+        line = before.count("\n") + 1
+        col = error.position - (before.rfind("\n") + 1) + 1
+        character = f" (#x{error.character:04x})" if isinstance(error.character, int) else ""
+        return ConfigError(
+            f"invalid YAML: {error.reason}{character}", file=source, line=line, col=col
+        )
     return ConfigError("invalid YAML", file=source)
 
 
 def _parse_yaml(text: str, source: str) -> _Tree:
     """Compose `text` keeping positions; duplicate keys and non-mapping roots are errors."""
-    loader = yaml.SafeLoader(text)
     tree = _Tree()
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as error:
+        raise _yaml_error(error, source, text) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -180,7 +190,7 @@ def _parse_yaml(text: str, source: str) -> _Tree:
         tree.data = _build(root, (), tree, loader, source)
         return tree
     except yaml.YAMLError as error:
-        raise _yaml_error(error, source) from None
+        raise _yaml_error(error, source, text) from None
     finally:
         loader.dispose()
 
@@ -285,7 +295,10 @@ def _parse_override(item: str) -> _Tree:
         )
     value: Any = ""
     if raw.strip():
-        loader = yaml.SafeLoader(raw)
+        try:
+            loader = yaml.SafeLoader(raw)
+        except yaml.YAMLError:
+            raise ConfigError("the value is not valid YAML", file=source, key=key) from None
         try:
             node = loader.get_single_node()
             if not isinstance(node, yaml.ScalarNode):

@@ -411,6 +411,22 @@ def test_directory_instead_of_file(workdir: Path) -> None:
     assert str(caught.value) == "parlant.yaml: is a directory, not a config file"
 
 
+def test_control_character(workdir: Path) -> None:
+    (workdir / "parlant.yaml").write_text("version: 1\nserver:\n  host: a\x00b\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config("parlant.yaml")
+    assert str(caught.value) == (
+        "parlant.yaml:3:10: invalid YAML: special characters are not allowed (#x0000)"
+    )
+
+
+def test_control_character_in_set(write: WriteFile) -> None:
+    write("parlant.yaml", "version: 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config("parlant.yaml", overrides=["server.host=a\x00b"])
+    assert str(caught.value) == "--set server.host=a\x00b: server.host: the value is not valid YAML"
+
+
 def test_not_utf8(workdir: Path) -> None:
     (workdir / "parlant.yaml").write_bytes(b"version: 1\nserver: {host: \xff\xfe}\n")
     with pytest.raises(ConfigError) as caught:
