@@ -68,10 +68,10 @@ def _config_options(command: F) -> F:
         metavar="KEY=VALUE",
         help="Override one key (dotted path; the value is a YAML scalar). Repeatable.",
     )(command)
+    # No click envvar: load_config reads PARLANT_ENV/PARLANT_CONFIG itself, and says so in errors.
     command = click.option(
         "-e",
         "--env",
-        envvar="PARLANT_ENV",
         default=None,
         help="Environment to apply from `environments:` (default: $PARLANT_ENV).",
     )(command)
@@ -79,17 +79,15 @@ def _config_options(command: F) -> F:
         "-c",
         "--config",
         "config_path",
-        envvar="PARLANT_CONFIG",
-        default="parlant.yaml",
-        show_default=True,
+        default=None,
         type=click.Path(dir_okay=False, path_type=str),
         help="Config file (default: $PARLANT_CONFIG or ./parlant.yaml).",
     )(command)
     return command
 
 
-def _load(config_path: str, env: str | None, overrides: Sequence[str]) -> LoadedConfig:
-    return load_config(config_path, env=env or None, overrides=overrides)
+def _load(config_path: str | None, env: str | None, overrides: Sequence[str]) -> LoadedConfig:
+    return load_config(config_path, env=env, overrides=overrides)
 
 
 def _console() -> Console:
@@ -106,7 +104,7 @@ def cli() -> None:
 @cli.command()
 @_config_options
 @_reports_errors
-def run(config_path: str, env: str | None, overrides: tuple[str, ...]) -> None:
+def run(config_path: str | None, env: str | None, overrides: tuple[str, ...]) -> None:
     """Start the Parlant server with the stores routed as configured."""
     loaded = _load(config_path, env, overrides)
     from parlant_router.router import run_server
@@ -123,7 +121,9 @@ def run(config_path: str, env: str | None, overrides: tuple[str, ...]) -> None:
     "--no-write", is_flag=True, help="Only connect and read; do not create/write/drop a probe."
 )
 @_reports_errors
-def check(config_path: str, env: str | None, overrides: tuple[str, ...], no_write: bool) -> None:
+def check(
+    config_path: str | None, env: str | None, overrides: tuple[str, ...], no_write: bool
+) -> None:
     """Validate, connect to every backend in use and probe each store: one PASS/FAIL line each."""
     loaded = _load(config_path, env, overrides)
     from parlant_router.check import check_stores
@@ -141,7 +141,7 @@ def check(config_path: str, env: str | None, overrides: tuple[str, ...], no_writ
 @cli.command()
 @_config_options
 @_reports_errors
-def routes(config_path: str, env: str | None, overrides: tuple[str, ...]) -> None:
+def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...]) -> None:
     """Show where every configured store lives (secrets are never shown)."""
     from parlant_router.routes import resolve_routes
 

@@ -489,7 +489,9 @@ def overlay_path(config_path: Path, env: str) -> Path:
     return config_path.with_name(f"{config_path.stem}.{env}{config_path.suffix}")
 
 
-def _environment_block(file: _Tree, env: str, overlay_exists: bool, root: Position) -> _Tree:
+def _environment_block(
+    file: _Tree, env: str, overlay_exists: bool, root: Position, origin: str
+) -> _Tree:
     environments = file.data.get("environments")
     if environments is None:
         environments = {}
@@ -502,7 +504,8 @@ def _environment_block(file: _Tree, env: str, overlay_exists: bool, root: Positi
         raise _error_at(
             file,
             ("environments",),
-            f"unknown environment {env!r}{did_you_mean(env, environments)}; defined: {defined}",
+            f"unknown environment {env!r}{origin}{did_you_mean(env, environments)}; "
+            f"defined: {defined}",
             root,
         )
     block = environments[env]
@@ -528,7 +531,7 @@ def _refuse_environments(tree: _Tree) -> None:
 
 
 def _layers(
-    path: Path, source: str, env: str | None, overrides: Sequence[str]
+    path: Path, source: str, env: str | None, env_origin: str, overrides: Sequence[str]
 ) -> Iterator[tuple[str, _Tree]]:
     """The layers to merge, lowest precedence first (the defaults are the models' own)."""
     root = Position(source, 1, 1)
@@ -542,7 +545,7 @@ def _layers(
     if env is not None:
         overlay = overlay_path(path, env)
         overlay_source = str(overlay_path(Path(source), env))
-        yield "environment", _environment_block(file, env, overlay.is_file(), root)
+        yield "environment", _environment_block(file, env, overlay.is_file(), root, env_origin)
         if overlay.is_file():
             overlay_tree = _read_file(overlay, overlay_source)
             _refuse_environments(overlay_tree)
@@ -573,18 +576,21 @@ def load_config(
     """
     given = str(path) if path is not None else os.environ.get("PARLANT_CONFIG") or DEFAULT_CONFIG
     config_path = Path(given).expanduser().absolute()
-    env_from_variable = env is None
+    # Named in errors, so that a forgotten PARLANT_ENV in the shell is easy to spot.
+    env_origin = ""
     if env is None:
         env = os.environ.get("PARLANT_ENV") or None
+        env_origin = " (from PARLANT_ENV)"
     root = Position(given, 1, 1)
     if env is not None and not _ENV_NAME_RE.match(env):
-        origin = "PARLANT_ENV" if env_from_variable else "--env"
-        raise ConfigError(f"bad environment name {env!r} (from {origin})", file=given)
+        raise ConfigError(f"bad environment name {env!r}{env_origin}", file=given)
 
     # Built-in defaults are the models' own; `server` is named so that its defaults
     # (server.home) are validated, and so resolved against the file's directory.
     tree = _Tree(data={"server": {}})
-    for order, (kind, layer) in enumerate(_layers(config_path, given, env, overrides), 1):
+    for order, (kind, layer) in enumerate(
+        _layers(config_path, given, env, env_origin, overrides), 1
+    ):
         layer.stamp(order)
         if kind == "environments":
             tree.data["environments"] = layer.data["environments"]

@@ -292,7 +292,7 @@ environments:
             "parlant.yaml:4:1: environments: unknown environment 'prd' (did you mean 'prod'?); "
             "defined: dev, prod, qa",
         ),
-        ("../x", "parlant.yaml: bad environment name '../x' (from --env)"),
+        ("../x", "parlant.yaml: bad environment name '../x'"),
     ],
 )
 def test_environment_errors(write: WriteFile, env: str, expected: str) -> None:
@@ -310,7 +310,8 @@ def test_unknown_environment_from_variable_without_environments(
     with pytest.raises(ConfigError) as caught:
         load_config("parlant.yaml")
     assert str(caught.value) == (
-        "parlant.yaml:1:1: environments: unknown environment 'prod'; defined: none"
+        "parlant.yaml:1:1: environments: unknown environment 'prod' (from PARLANT_ENV); "
+        "defined: none"
     )
 
 
