@@ -180,17 +180,28 @@ def test_init_to_a_path(workdir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "wanted"),
     [
-        ["--config", "nope.yaml"],
-        ["--config=nope.yaml"],
-        ["-c", "nope.yaml", "-e", "prod"],
-        ["-e", "prod", "--config", "nope.yaml"],
+        (["--config", "x.yaml"], True),
+        (["--config=x.yaml"], True),
+        (["-c", "x.yaml", "-e", "prod"], True),
+        (["-cx.yaml"], True),
+        (["-e", "prod", "--set", "server.port=1", "--config", "x.yaml"], True),
+        (["--help"], False),
+        ([], False),
+        (["-s", "http://h:8800", "agent", "list"], False),
+        # A subcommand's own -c is Parlant's (composition mode), not ours.
+        (["agent", "update", "-c", "fluid"], False),
+        (["--", "--config", "x.yaml"], False),
     ],
 )
-def test_parlant_with_config_runs_the_router(workdir: Path, args: list[str]) -> None:
+def test_which_parlant_invocations_run_the_router(args: list[str], wanted: bool) -> None:
+    assert cli._wants_router(args) is wanted
+
+
+def test_parlant_with_config_runs_the_router(workdir: Path) -> None:
     # The router's own error proves `run` got the file; nothing starts.
-    result = run("parlant", *args, cwd=workdir)
+    result = run("parlant", "-e", "prod", "--config", "nope.yaml", cwd=workdir)
     assert_one_line_error(result, 2, "nope.yaml: config file not found")
 
 
@@ -198,9 +209,6 @@ def test_parlant_without_config_is_parlants_client(workdir: Path) -> None:
     result = run("parlant", "--help", cwd=workdir)
     assert result.returncode == 0
     assert "Manage agents" in result.stdout
-    # A subcommand's own -c is Parlant's (composition mode), not ours.
-    sub = run("parlant", "agent", "update", "--help", cwd=workdir)
-    assert sub.returncode == 0 and "--composition-mode" in sub.stdout
 
 
 def test_router_errors_exit_1_without_traceback(
