@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from lagom import Container
 from parlant.client import AsyncParlantClient
 from parlant.client.errors import GatewayTimeoutError
 
 from parlant_router.nlp import bind_parlant_home, nlp_home, resolve_nlp_service
-from parlant_router.nlp.answers import OFFLINE_MARKER
+from parlant_router.nlp.answers import OFFLINE_MARKER, offline_reply
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -99,10 +100,21 @@ async def offline_server(
 ) -> AsyncIterator[OfflineServer]:
     import parlant.bin.server
     import parlant.sdk as p
+    from parlant.core.engines.alpha.perceived_performance_policy import (
+        PerceivedPerformancePolicy,
+        VoiceOptimizedPerceivedPerformancePolicy,
+    )
 
     root = tmp_path_factory.mktemp("parlant-home")
     port, tool_port = _free_port(), _free_port()
     created: asyncio.Future[tuple[Any, str]] = asyncio.get_running_loop().create_future()
+
+    async def no_delays(container: Container) -> Container:
+        # Parlant paces replies with random pauses of a few seconds (an engine
+        # policy, not the NLP service's); this policy has none but still asks
+        # for preambles, so the preamble answer stays covered.
+        container[PerceivedPerformancePolicy] = VoiceOptimizedPerceivedPerformancePolicy()  # type: ignore[type-abstract]
+        return container
 
     async def serve() -> None:
         async with p.Server(
@@ -111,6 +123,7 @@ async def offline_server(
             tool_service_port=tool_port,
             nlp_service=resolve_nlp_service("offline"),
             log_level=p.LogLevel.WARNING,
+            configure_container=no_delays,
         ) as server:
             agent = await server.create_agent(
                 name="Offline SDK agent", description="Answers parcel questions."
@@ -163,16 +176,18 @@ async def _first_of(
 async def _agent_reply(
     client: AsyncParlantClient, agent_id: str, text: str, session_id: str | None = None
 ) -> str:
-    """Post ``text`` as the customer (in a new session unless given); return the agent's reply.
-
-    Preambles (short acknowledgements Parlant may send first) are skipped.
-    """
+    """Post ``text`` as the customer (in a new session unless given); return the agent's reply."""
     if session_id is None:
         session_id = (await client.sessions.create(agent_id=agent_id)).id
     posted = await client.sessions.create_event(
         session_id, kind="message", source="customer", message=text
     )
-    offset = posted.offset + 1
+    return await _next_agent_message(client, session_id, posted.offset + 1)
+
+
+async def _next_agent_message(client: AsyncParlantClient, session_id: str, offset: int) -> str:
+    """The first agent message from ``offset`` on, skipping preambles (short
+    acknowledgements Parlant may send before the reply)."""
     deadline = time.monotonic() + REPLY_LIMIT
     while time.monotonic() < deadline:
         try:
@@ -188,17 +203,30 @@ async def _agent_reply(
             if PREAMBLE_TAG not in data.get("tags", []):
                 message: str = data["message"]
                 return message
-    raise AssertionError(f"no agent reply within {REPLY_LIMIT:.0f}s")
+    raise AssertionError(f"no agent message within {REPLY_LIMIT:.0f}s")
 
 
 async def test_sdk_agent_replies_with_the_offline_placeholder(
     offline_server: OfflineServer,
 ) -> None:
     client = AsyncParlantClient(base_url=offline_server.base_url)
-    reply = await _agent_reply(client, offline_server.sdk_agent_id, "Where is my parcel?")
+    session = await client.sessions.create(agent_id=offline_server.sdk_agent_id)
+    reply = await _agent_reply(client, session.agent_id, "Where is my parcel?", session.id)
     assert reply.startswith(OFFLINE_MARKER)
     assert '"Where is my parcel?"' in reply
     assert "offline" in reply.lower()
+
+    # The preamble came first: one of Parlant's own short acknowledgements.
+    messages = await client.sessions.list_events(
+        session.id, min_offset=0, kinds="message", source="ai_agent"
+    )
+    preambles = [
+        m.data["message"]
+        for m in messages
+        if isinstance(m.data, dict) and PREAMBLE_TAG in m.data.get("tags", [])
+    ]
+    assert len(preambles) == 1
+    assert not preambles[0].startswith(OFFLINE_MARKER)
 
 
 @pytest.mark.parametrize("mode", ["fluid", "canned_fluid", "composited_canned"])
@@ -239,6 +267,15 @@ async def test_a_later_message_in_the_session_gets_its_own_reply(
     assert '"first question"' in first
     assert '"second question"' in second
     assert "first question" not in second
+
+
+async def test_sdk_agent_greets_offline(offline_server: OfflineServer) -> None:
+    client = AsyncParlantClient(base_url=offline_server.base_url)
+    session = await client.sessions.create(
+        agent_id=offline_server.sdk_agent_id, allow_greeting=True
+    )
+    greeting = await _next_agent_message(client, session.id, 0)
+    assert greeting == offline_reply(None)
 
 
 async def test_evaluations_are_cached_in_the_offline_home_only(
