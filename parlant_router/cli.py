@@ -194,9 +194,13 @@ def init(force: bool, path: Path) -> None:
             if existing.exists():
                 click.echo(f"{existing}: already exists (use --force to overwrite)", err=True)
                 sys.exit(1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(starter_config(), encoding="utf-8")
-    schema_path.write_text(schema_text(), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(starter_config(), encoding="utf-8")
+        schema_path.write_text(schema_text(), encoding="utf-8")
+    except OSError as error:
+        click.echo(f"{error.filename or path}: cannot write: {error.strerror}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {path} and {schema_path}; try: parlant-router routes -c {path}")
 
 

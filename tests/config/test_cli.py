@@ -172,6 +172,13 @@ def test_init_writes_a_working_config_and_never_overwrites(workdir: Path) -> Non
     assert config.read_text(encoding="utf-8") == cli.starter_config()
 
 
+def test_init_where_it_cannot_write(workdir: Path) -> None:
+    (workdir / "blocker").write_text("", encoding="utf-8")
+    result = CliRunner().invoke(cli.cli, ["init", "blocker/parlant.yaml"])
+    assert result.exit_code == 1
+    assert result.output == "blocker: cannot write: File exists\n"
+
+
 def test_init_to_a_path(workdir: Path) -> None:
     result = run("parlant-router", "init", "deploy/parlant.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr
