@@ -28,6 +28,7 @@ class StatementMeter:
         self.latency_ms = latency_ms
         self._count = 0
         self._connections = 0
+        self._busy = 0.0
         self._lock = threading.Lock()
 
     @property
@@ -35,6 +36,12 @@ class StatementMeter:
         """Statements sent so far by every connection made through this meter."""
         with self._lock:
             return self._count
+
+    @property
+    def execute_seconds(self) -> float:
+        """Seconds spent inside ``execute`` (injected latency excluded): the emulator's share."""
+        with self._lock:
+            return self._busy
 
     @property
     def connections(self) -> int:
@@ -60,6 +67,10 @@ class StatementMeter:
             # round trip would, and releases the GIL as waiting on a socket does.
             time.sleep(self.latency_ms / 1000.0)
 
+    def _executed(self, seconds: float) -> None:
+        with self._lock:
+            self._busy += seconds
+
     def _instrument(self, connection: snowflake.connector.SnowflakeConnection) -> None:
         make_cursor: Callable[..., SnowflakeCursor] = connection.cursor
         meter = self
@@ -70,7 +81,11 @@ class StatementMeter:
 
             def metered_execute(*e_args: Any, **e_kwargs: Any) -> Any:
                 meter._statement_sent()
-                return execute(*e_args, **e_kwargs)
+                started = time.perf_counter()
+                try:
+                    return execute(*e_args, **e_kwargs)
+                finally:
+                    meter._executed(time.perf_counter() - started)
 
             # On the instance, so the connector's own internal calls are metered too.
             setattr(real, "execute", metered_execute)  # noqa: B010

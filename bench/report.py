@@ -16,6 +16,21 @@ from bench.workloads import RateFigure
 
 _PACKAGES = ("parlant", "snowflake-connector-python", "fakesnow", "duckdb", "sqlglot")
 
+# SessionDocumentStore methods that take its writer lock (parlant/core/sessions.py, 3.3.2):
+# while one runs, no other call on the store -- read or write -- proceeds.
+WRITER_LOCKED = (
+    "create_session",
+    "delete_session",
+    "update_session",
+    "set_metadata",
+    "unset_metadata",
+    "upsert_labels",
+    "remove_labels",
+    "create_event",
+    "delete_event",
+    "update_event",
+)
+
 
 @dataclass(frozen=True)
 class TargetRow:
@@ -178,11 +193,99 @@ def targets(results: RunResults) -> list[TargetRow]:
     return rows
 
 
+def findings(results: RunResults) -> list[str]:
+    """Why the figures are what they are, computed from this run."""
+    p = results.parameters
+    out: list[str] = []
+    turn = {n: a.turns for n, a in results.adapters.items() if a.turns is not None}
+    for name, f in turn.items():
+        extra = f.per_turn() - f.collection_calls.floor() / f.turns
+        out.append(
+            f"**{name}: {f.per_turn():.1f} statements per turn** for "
+            f"{f.collection_calls.floor() / f.turns:.1f} DocumentCollection calls: "
+            f"{extra:.1f} more than one per call (update_one's second statement)."
+        )
+    if len(turn) == 2:
+        out.append(
+            "Parlant's stores already ask for almost one statement per collection call even on "
+            "upstream (a find_one is one SELECT, an insert one INSERT); the only statement an "
+            "adapter can save in this turn is update_one's read-before-write, so 'fewer than "
+            "upstream' is decided by update_one alone."
+        )
+    for name, f in turn.items():
+        cost = f.emulator_ms_per_statement()
+        if cost is not None:
+            out.append(
+                f"**Emulator cost per statement ({name}, L=0): {cost:.0f} ms.** fakesnow runs in "
+                "this process: every statement is parsed and rewritten by sqlglot in Python "
+                "(under the GIL, on the benchmark's own 2 cores) before DuckDB runs it, so the "
+                "cost grows with the size of the SQL text. It is added to every injected L and "
+                "it caps concurrency, because all statements of all connections share one "
+                "interpreter."
+            )
+    for name, f in turn.items():
+        locked = (
+            sum(
+                n
+                for label, n in f.statements_by_call.items()
+                if label.split(".", 1)[0] == "sessions" and label.split(".", 1)[1] in WRITER_LOCKED
+            )
+            / f.turns
+        )
+        cost = f.emulator_ms_per_statement() or 0.0
+        per_statement = (p.concurrency_latency_ms + cost) / 1000
+        bound = 1 / (locked * per_statement) if locked and per_statement else float("inf")
+        out.append(
+            f"**Store lock ({name}): {locked:.0f} of {f.per_turn():.0f} statements per turn run "
+            "inside SessionDocumentStore's writer lock** (create_event, update_session), which "
+            "admits one writer and no reader at a time for the whole store. Whatever the "
+            "adapter, concurrent turns in one process cannot exceed about "
+            f"1 / ({locked:.0f} x (L + emulator cost)) = {bound:.2f} turns/s at "
+            f"L = {p.concurrency_latency_ms:g} ms; more sessions only queue on that lock."
+        )
+    ours = results.adapters.get(OURS)
+    if ours is not None:
+        out.append(
+            "**Reads** take the store's reader lock, so they run in parallel up to the "
+            f"adapter's connections (ours: pool of {p.pool_size or 'the default 4'}; upstream: "
+            "one connection behind one lock); beyond that, the emulator's CPU is the limit."
+        )
+    upstream = results.adapters.get(UPSTREAM)
+    if upstream is not None and upstream.migrations:
+        m = upstream.migrations[-1]
+        if m.documents < p.migration_documents:
+            out.append(
+                f"**Upstream's migration was measured at {m.documents:,} documents**, not "
+                f"{p.migration_documents:,}: it writes one UPDATE per migrated document "
+                f"({m.statements:,} statements, {m.seconds:.0f} s here), so "
+                f"{p.migration_documents:,} documents would take about "
+                f"{m.seconds * p.migration_documents / m.documents:.0f} s and "
+                f"{m.statements - m.documents + p.migration_documents:,} statements "
+                "(linear extrapolation, not measured)."
+            )
+    out.append(
+        f"**Sizing**: to keep `make bench` within 10 minutes on 2 cores, turns are replayed "
+        f"{p.sessions} x {p.turns} below L = {p.high_latency_ms:g} ms and {p.sessions} x "
+        f"{p.high_latency_turns} at and above it; concurrency runs for fixed windows "
+        f"({p.turn_window_seconds:g} s of turns, {p.read_window_seconds:g} s of reads) at "
+        f"L = {p.concurrency_latency_ms:g} ms only; appends are timed {p.appends} times per "
+        "size; the large sessions and migrating documents are written in bulk SQL rather "
+        "than through the stores."
+    )
+    out.append(
+        "**Emulator workaround**: the emulator's listening socket is created without "
+        "TCP_NODELAY, so every response stalled ~40 ms on Nagle's algorithm and delayed ACKs; "
+        "`bench/server.py` sets TCP_NODELAY on the listener before the run (reported to the "
+        "emulator's owner)."
+    )
+    return out
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "missed"
 
 
-def render(results: RunResults, *, command: str, notes: Sequence[str] = ()) -> str:
+def render(results: RunResults, *, command: str) -> str:
     """The whole report."""
     p = results.parameters
     names = [n for n in (UPSTREAM, OURS) if n in results.adapters]
@@ -292,8 +395,7 @@ def render(results: RunResults, *, command: str, notes: Sequence[str] = ()) -> s
             f"{ours.connections}.",
             "",
         ]
-    if notes:
-        out += ["## Notes", "", *[f"- {note}" for note in notes], ""]
+    out += ["## Why", "", *[f"- {note}" for note in findings(results)], ""]
     return "\n".join(out)
 
 
@@ -332,6 +434,12 @@ def _turn_section(results: RunResults, names: Sequence[str]) -> list[str]:
         assert f is not None
         floor_row.append(f"{f.collection_calls.floor() / f.turns:.1f}")
     rows.append(floor_row)
+    cost_row = ["emulator ms per statement (L=0)"]
+    for n in names:
+        f = figures[n]
+        assert f is not None
+        cost_row.append(_fmt(f.emulator_ms_per_statement(), "{:.0f}"))
+    rows.append(cost_row)
     out = [
         "## Statements per turn",
         "",

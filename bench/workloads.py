@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from parlant.core.agents import AgentId
 from parlant.core.common import generate_id
@@ -35,10 +35,19 @@ class TurnFigures:
     calls_by_label: Counter[str] = field(default_factory=Counter)
     seconds_by_latency: dict[float, list[float]] = field(default_factory=dict)
     statements_by_turn: list[int] = field(default_factory=list)
+    execute_seconds_at_zero: float = 0.0
+    """Seconds inside ``execute`` during the L=0 turns (the emulator's own cost)."""
+    statements_at_zero: int = 0
 
     def per_turn(self) -> float:
         """Statements per turn."""
         return self.statements / self.turns
+
+    def emulator_ms_per_statement(self) -> float | None:
+        """Mean time the emulator took per statement, at L=0 (None if L=0 was not run)."""
+        if not self.statements_at_zero:
+            return None
+        return 1000 * self.execute_seconds_at_zero / self.statements_at_zero
 
     def mean_seconds(self, latency_ms: float) -> float:
         """Mean wall time of a turn at ``latency_ms``."""
@@ -90,6 +99,14 @@ def _prefix(adapter: Adapter, workload: str) -> str:
     return f"BENCH_{adapter.name.upper()}_{workload}_"
 
 
+async def _warm_up(stack: Stack, conversations: Sequence[dict[str, str]]) -> None:
+    # One concurrent read per session before the clock starts, so that a pool opens its
+    # connections (a login each) outside the measured window.
+    await asyncio.gather(
+        *(stack.sessions.read_session(cast(Any, ids["session:0"])) for ids in conversations)
+    )
+
+
 async def _new_session(stack: Stack, sequence: TurnSequence) -> dict[str, str]:
     ids: dict[str, str] = {"agent": generate_id()}
     await replay(stack, sequence.setup, ids)
@@ -119,6 +136,7 @@ async def measure_turns(
                 for ids in conversations:
                     calls_before = Counter(stack.calls.counts)
                     started_statements = meter.statements
+                    started_busy = meter.execute_seconds
                     started = time.perf_counter()
                     fresh: dict[str, str] = {}
                     for call in sequence.turn:
@@ -128,6 +146,9 @@ async def measure_turns(
                         figures.calls_by_label[call.label()] += 1
                     times.append(time.perf_counter() - started)
                     figures.statements_by_turn.append(meter.statements - started_statements)
+                    if latency_ms == 0:
+                        figures.statements_at_zero += figures.statements_by_turn[-1]
+                        figures.execute_seconds_at_zero += meter.execute_seconds - started_busy
                     figures.statements += figures.statements_by_turn[-1]
                     figures.collection_calls.counts.update(stack.calls.counts - calls_before)
                     figures.turns += 1
@@ -153,6 +174,7 @@ async def measure_concurrent_turns(
     async with open_stack(adapter, prefix) as stack:
         adapter.meter.latency_ms = 0
         conversations = [await _new_session(stack, sequence) for _ in range(concurrency)]
+        await _warm_up(stack, conversations)
         adapter.meter.latency_ms = latency_ms
         done = [0.0]
         deadline = time.perf_counter() + window_seconds
@@ -196,21 +218,25 @@ async def measure_concurrent_reads(
             seeder.insert_generated(
                 events_table, _event_template(ids["session:0"]), events_per_turn
             )
+        await _warm_up(stack, conversations)
         adapter.meter.latency_ms = latency_ms
-        done = [0]
+        done = [0.0]
         deadline = time.perf_counter() + window_seconds
 
         async def read(ids: dict[str, str]) -> None:
+            # Half a pair per completed call, as turns are counted call by call.
             session_id: Any = ids["session:0"]
             while time.perf_counter() < deadline:
                 await stack.sessions.list_events(session_id)
+                if time.perf_counter() <= deadline:
+                    done[0] += 0.5
                 await stack.sessions.read_session(session_id)
                 if time.perf_counter() <= deadline:
-                    done[0] += 1
+                    done[0] += 0.5
 
         await asyncio.gather(*(read(ids) for ids in conversations))
         adapter.meter.latency_ms = 0
-    return RateFigure(concurrency, latency_ms, window_seconds, float(done[0]))
+    return RateFigure(concurrency, latency_ms, window_seconds, done[0])
 
 
 def _event_template(session_id: str) -> dict[str, Any]:
