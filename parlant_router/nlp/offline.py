@@ -48,6 +48,13 @@ _NO_GENERATOR_HINTS = SchematicGeneratorHints()
 _NO_STREAMING_HINTS = StreamingTextGeneratorHints()
 _NO_EMBEDDER_HINTS = EmbedderHints()
 
+#: Logged when the service is created.
+STARTUP_NOTICE = (
+    "Offline NLP service: no language model is configured. Agent replies are "
+    "placeholders and no guideline or journey will ever match; choose a real NLP "
+    "service for real conversations."
+)
+
 #: Reported as the model of every offline generation (it shows in Parlant's inspections).
 OFFLINE_MODEL_ID = "offline/schema-filler"
 
@@ -113,6 +120,9 @@ class OfflineNLPService(NLPService):
         self._meter = meter
         self._embedder = OfflineEmbedder()
         self._moderation = NoModeration()
+        # Said once, at startup: a server that seems to work but only ever
+        # answers placeholders must not be mistaken for a configured one.
+        logger.warning(STARTUP_NOTICE)
 
     @classmethod
     def from_container(cls, container: Container) -> OfflineNLPService:

@@ -12,13 +12,16 @@ from parlant.core.engines.alpha.canned_response_generator import (
 )
 from parlant.core.engines.alpha.message_generator import MessageSchema
 from parlant.core.engines.alpha.prompt_builder import BuiltInSection, PromptBuilder
+from parlant.core.loggers import LogLevel, StdoutLogger
+from parlant.core.meter import LocalMeter
 from parlant.core.nlp.moderation import CustomerModerationContext
 from parlant.core.sessions import Event, EventId, EventKind, EventSource
+from parlant.core.tracer import LocalTracer
 from pydantic import BaseModel
 
 from parlant_router.nlp.answers import OFFLINE_MARKER, overridden_schema_names
 from parlant_router.nlp.embedding import OfflineEmbedder
-from parlant_router.nlp.offline import OFFLINE_MODEL_ID, OfflineNLPService
+from parlant_router.nlp.offline import OFFLINE_MODEL_ID, STARTUP_NOTICE, OfflineNLPService
 
 
 def _message_event(offset: int, source: EventSource, text: str) -> Event:
@@ -200,3 +203,12 @@ async def test_matching_batches_check_every_listed_guideline_and_match_none(
 
     without_guidelines = (await _generate(service, schema, _conversation())).content.checks
     assert without_guidelines == []
+
+
+def test_says_at_creation_that_it_is_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    tracer = LocalTracer()
+    logger = StdoutLogger(tracer, LogLevel.WARNING)
+    warnings: list[str] = []
+    monkeypatch.setattr(logger, "warning", warnings.append)
+    OfflineNLPService(logger, tracer, LocalMeter(logger))
+    assert warnings == [STARTUP_NOTICE]
