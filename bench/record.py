@@ -15,7 +15,7 @@ import importlib.metadata
 import inspect
 import socket
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -258,8 +258,3 @@ def record(path: Path = TURN_SEQUENCE_PATH) -> TurnSequence:
     sequence = asyncio.run(record_turn())
     path.write_text(sequence.to_json(), encoding="utf-8")
     return sequence
-
-
-def summary(calls: Mapping[str, int]) -> str:
-    """``store.method xN`` lines, for the command's output."""
-    return "\n".join(f"  {label} x{n}" for label, n in calls.items())

@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from parlant.core.common import generate_id
-from parlant.core.context_variables import ContextVariableValue
-from parlant.core.customers import Customer
-from parlant.core.sessions import AgentState, Event, EventKind, EventSource, Session
+from parlant.core.sessions import AgentState, EventKind, EventSource
 
 from bench.stack import Stack
 
@@ -59,11 +57,6 @@ class TurnSequence:
     provenance: Mapping[str, Any]
     setup: Sequence[StoreCall]
     turn: Sequence[StoreCall]
-
-    @property
-    def placeholder(self) -> bool:
-        """True for a hand-written development sequence, never for a recorded one."""
-        return bool(self.provenance.get("placeholder", False))
 
     def to_json(self) -> str:
         """The file's text (stable key order, so a re-recording diffs cleanly)."""
@@ -155,15 +148,6 @@ def decode(value: Any, ids: Mapping[str, str], fresh: dict[str, str]) -> Any:
     return _DATACLASSES[kind](**fields)
 
 
-def created_id(result: Any) -> str | None:
-    """The id a store call created or returned, for calls later ones refer to."""
-    if isinstance(result, (Event, Session, Customer, ContextVariableValue)) or hasattr(
-        result, "id"
-    ):
-        return str(result.id)
-    return None
-
-
 async def replay(stack: Stack, calls: Sequence[StoreCall], ids: dict[str, str]) -> None:
     """Run ``calls`` on ``stack``; ids created by the calls are added to ``ids``."""
     fresh: dict[str, str] = {}
@@ -178,7 +162,7 @@ async def replay_call(
     method = getattr(stack.store(call.store), call.method)
     result = await method(**decode(dict(call.args), ids, fresh))
     if call.creates is not None:
-        identifier = created_id(result)
-        if identifier is None:
+        identifier = getattr(result, "id", None)
+        if not isinstance(identifier, str):
             raise RuntimeError(f"{call.label()} returned no id for {call.creates}")
         ids[call.creates] = identifier
