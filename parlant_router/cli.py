@@ -149,8 +149,8 @@ def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...])
     resolved = resolve_routes(loaded.config)
     console = _console()
     sources = str(loaded.path) + (f" + {loaded.overlay}" if loaded.overlay else "")
-    title = f"{sources}" + (f" (env: {loaded.env})" if loaded.env else "")
-    table = Table(title=title, title_justify="left")
+    console.print(sources + (f" (env: {loaded.env})" if loaded.env else ""), highlight=False)
+    table = Table()
     for column in ("store", "backend", "type", "location"):
         table.add_column(column, overflow="fold")
     for route in resolved:
