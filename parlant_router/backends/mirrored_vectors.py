@@ -137,6 +137,9 @@ class MirroredVectorCollection(VectorCollection[TDocument], Generic[TDocument]):
 
     async def insert_one(self, document: TDocument) -> InsertResult:
         await self._mirror.insert_one(document)
+        if await self._inner.find_one({"id": {"$eq": document["id"]}}) is not None:
+            # Rebuilt at startup and inserted again by startup code: one vector per id.
+            return InsertResult(acknowledged=True)
         return await self._inner.insert_one(document)
 
     async def update_one(

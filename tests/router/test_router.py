@@ -283,6 +283,9 @@ async def test_startup_code_creating_entities_again_is_idempotent(
         assert [j.id for j in journeys] == [first[2]]
         found = await c[JourneyStore].find_relevant_journeys("refund", journeys)
         assert [j.id for j in found] == [first[2]]
+        # One vector per journey: rebuilt at startup, not indexed again by the startup code.
+        vectors = await c[JourneyStore]._vector_collection.find({})
+        assert [v["journey_id"] for v in vectors] == [first[2]]
         # A changed entity is a new one (the key is the content's id).
         other = await c[AgentStore].create_agent(name="Ada", description="support")
         assert other.id != first[0]
