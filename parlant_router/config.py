@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from parlant_router.nlp.services import check_nlp_name
 from parlant_router.stores import STORE_NAMES, VECTOR_STORE_NAMES
 
 TABLE_PREFIX_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -154,6 +155,13 @@ class ServerConfig(_Model):
         default_factory=list,
         description="Python modules to load, as `parlant-server --module` does.",
     )
+
+    @field_validator("nlp")
+    @classmethod
+    def _check_nlp(cls, value: str) -> str:
+        # Caught at load time (exit 2, FILE:LINE) rather than when the server starts.
+        check_nlp_name(value)
+        return value.strip()
 
     @field_validator("home")
     @classmethod

@@ -452,6 +452,9 @@ def _describe(error: ErrorDetails) -> tuple[tuple[str, ...], str, bool]:
         return (), "expected a mapping", False
     if kind == "string_pattern_mismatch":
         return (), f"does not match the pattern {ctx.get('pattern')}", False
+    if kind == "value_error":
+        # Our validators' own one-line messages, without pydantic's "Value error, " prefix.
+        return (), str((error.get("ctx") or {}).get("error", error["msg"])), False
     message = str(error["msg"])
     return (), message[0].lower() + message[1:], False
 

@@ -43,6 +43,14 @@ FILE_CASES = [
         "parlant.yaml:2:1: sever: unknown key 'sever' (did you mean 'server'?)",
     ),
     (
+        "misspelled NLP service",
+        "version: 1\nserver:\n  nlp: antropic\n",
+        "parlant.yaml:3:8: server.nlp: unknown NLP service 'antropic' (did you mean "
+        "'anthropic'?); choose one of: offline, emcie, azure, openai, anthropic, cerebras, "
+        "together, gemini, litellm, modelscope, vertex, mistral, ollama, glm, qwen, deepseek, "
+        "novita, snowflake, openrouter, zhipu, or 'package.module:factory'",
+    ),
+    (
         "unknown server key",
         "version: 1\nserver:\n  prot: 1\n",
         "parlant.yaml:3:3: server.prot: unknown key 'prot' (did you mean 'port'?)",
