@@ -167,11 +167,15 @@ class Router:
         from parlant.core.loggers import Logger
 
         from parlant_router.backends.create_once import CreateOnceDocumentDatabase
+        from parlant_router.backends.current_version import CurrentVersionDocumentDatabase
 
         assert self._stack is not None
         spec = STORES[route.store]
         implementation = _import(spec.implementation)
         database = await backend.database(route)
+        version = getattr(implementation, "VERSION", None)
+        if version is not None and backend.durable:
+            database = CurrentVersionDocumentDatabase(database, version.to_string())
         if spec.content_ids and backend.durable:
             database = CreateOnceDocumentDatabase(
                 database, store=route.store, logger=_get(c, Logger)

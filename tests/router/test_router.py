@@ -78,7 +78,9 @@ async def _populate(c: Any) -> dict[str, Any]:
     )
     variable = await c[ContextVariableStore].create_variable(name="plan", description="plan")
     await c[ContextVariableStore].update_value(variable.id, customer.id, {"plan": "pro"})
-    g1 = await c[GuidelineStore].create_guideline(condition="asks for a refund", action="help")
+    g1 = await c[GuidelineStore].create_guideline(
+        condition="asks for a refund", action="help", tags=[tag.id]
+    )
     g2 = await c[GuidelineStore].create_guideline(condition="is angry", action="apologize")
     relationship = await c[RelationshipStore].create_relationship(
         source=RelationshipEntity(id=g1.id, kind=RelationshipEntityKind.GUIDELINE),
@@ -190,6 +192,8 @@ async def test_every_store_on_each_backend(
     assert before["found_terms"] == [created["term"].id]
     assert before["found_capabilities"] == [created["capability"].id]
     assert before["value"] == {"plan": "pro"}
+    tagged = [g for g in before["guidelines"] if g.tags]
+    assert [g.tags for g in tagged] == [[created["tag"].id]]
 
     async with routed(loaded) as (_, c):
         after = await _read_back(c, created)

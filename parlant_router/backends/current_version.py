@@ -1,0 +1,60 @@
+"""Keep documents already at their store's current version when Parlant's loader drops them.
+
+Parlant 3.3's GuidelineDocumentStore writes guideline-tag associations with the store's
+version (0.10.0) but its loader for them only knows 0.3.0-0.5.0, so at every start those
+associations are moved to a failed-migrations table: guidelines lose their tags (and SDK
+guidelines their agent) across a restart, on Parlant's own JSON files as well. A document
+written at the store's current version needs no migration, so when a loader rejects one,
+`CurrentVersionDocumentDatabase` keeps it as it is; every other document goes through the
+store's loader unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from parlant.core.persistence.document_database import (
+    BaseDocument,
+    DocumentCollection,
+    DocumentDatabase,
+    TDocument,
+)
+
+Loader = Callable[[BaseDocument], Awaitable[TDocument | None]]
+
+
+class CurrentVersionDocumentDatabase(DocumentDatabase):
+    """Delegates to `inner`, with loaders that keep documents of version `current`."""
+
+    def __init__(self, inner: DocumentDatabase, current: str) -> None:
+        self._inner = inner
+        self._current = current
+
+    def _loader(self, loader: Loader[TDocument]) -> Loader[TDocument]:
+        async def load(document: BaseDocument) -> TDocument | None:
+            loaded = await loader(document)
+            if loaded is None and document.get("version") == self._current:
+                return document  # type: ignore[return-value]
+            return loaded
+
+        return load
+
+    async def create_collection(
+        self, name: str, schema: type[TDocument]
+    ) -> DocumentCollection[TDocument]:
+        return await self._inner.create_collection(name, schema)
+
+    async def get_collection(
+        self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
+    ) -> DocumentCollection[TDocument]:
+        return await self._inner.get_collection(name, schema, self._loader(document_loader))
+
+    async def get_or_create_collection(
+        self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
+    ) -> DocumentCollection[TDocument]:
+        return await self._inner.get_or_create_collection(
+            name, schema, self._loader(document_loader)
+        )
+
+    async def delete_collection(self, name: str) -> None:
+        await self._inner.delete_collection(name)
