@@ -156,7 +156,9 @@ async def test_statements_per_operation_ours_against_upstream(
         )
     )
 
-    print("\n| operation | ours: statements | upstream: statements | ours: rows read | upstream: rows read |")
+    print(
+        "\n| operation | ours: statements | upstream: statements | ours: rows read | upstream: rows read |"
+    )
     print("|---|---:|---:|---:|---:|")
     for name, (statements, rows) in ours.items():
         theirs, their_rows = upstream[name]
