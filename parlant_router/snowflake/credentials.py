@@ -46,6 +46,9 @@ class SnowflakeCredentials:
     programmatic_access_token: str | None = field(default=None, repr=False)
     authenticator: str | None = None
     connection_name: str | None = None
+    #: Where ``connection_name`` is looked up (default: the connector's, e.g.
+    #: ``$SNOWFLAKE_HOME/connections.toml``).
+    connections_file: Path | None = None
     host: str | None = None
     port: int | None = None
     protocol: str | None = None
@@ -142,7 +145,9 @@ class SnowflakeCredentials:
         if token is not None:
             return cls(token=token, **common)
         if password is not None:
-            return cls(password=password, authenticator=get("SNOWFLAKE_AUTHENTICATOR"), **common)
+            # Upstream's default, kept so that the connector sees the same arguments.
+            authenticator = get("SNOWFLAKE_AUTHENTICATOR") or "snowflake"
+            return cls(password=password, authenticator=authenticator, **common)
         return cls(token_file=spcs_token_path, **common)
 
     def replace(self, **changes: Any) -> SnowflakeCredentials:
@@ -155,6 +160,8 @@ class SnowflakeCredentials:
         if self.connection_name is not None:
             # The connector merges connections.toml under these explicit values.
             kwargs["connection_name"] = self.connection_name
+            if self.connections_file is not None:
+                kwargs["connections_file_path"] = self.connections_file
         for name in ("account", "user", "host", "port", "protocol", "role", "warehouse"):
             value = getattr(self, name)
             if value is not None:
