@@ -421,33 +421,45 @@ def _turn_section(results: RunResults, names: Sequence[str]) -> list[str]:
             assert f is not None
             calls = f.calls_by_label[label]
             row.append(f"{f.statements_by_call[label] / calls:.2f}" if calls else "-")
+        for n in names:
+            f = figures[n]
+            assert f is not None
+            row.append(_fmt(f.ms_per_call_at_zero(label), "{:.0f}"))
         rows.append(row)
+    blank = ["" for _ in names]
     total = ["**per turn**"]
     for n in names:
         f = figures[n]
         assert f is not None
         total.append(f"**{f.per_turn():.1f}**")
-    rows.append(total)
+    rows.append(total + blank)
     floor_row = ["collection calls per turn (the floor)"]
     for n in names:
         f = figures[n]
         assert f is not None
         floor_row.append(f"{f.collection_calls.floor() / f.turns:.1f}")
-    rows.append(floor_row)
+    rows.append(floor_row + blank)
     cost_row = ["emulator ms per statement (L=0)"]
     for n in names:
         f = figures[n]
         assert f is not None
         cost_row.append(_fmt(f.emulator_ms_per_statement(), "{:.0f}"))
-    rows.append(cost_row)
+    rows.append(cost_row + blank)
     out = [
         "## Statements per turn",
         "",
         "Statements sent per store call of the recorded turn (averaged over every replayed "
-        "turn), and per turn. The floor is one statement per DocumentCollection call the "
-        "stores make.",
+        "turn) and the call's mean time at L=0, then per turn. The floor is one statement per "
+        "DocumentCollection call the stores make.",
         "",
-        *_table(["store call", *[f"{n} statements/call" for n in names]], rows),
+        *_table(
+            [
+                "store call",
+                *[f"{n} statements/call" for n in names],
+                *[f"{n} ms/call (L=0)" for n in names],
+            ],
+            rows,
+        ),
         "",
         "## Time per turn",
         "",

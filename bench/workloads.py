@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -38,6 +38,10 @@ class TurnFigures:
     execute_seconds_at_zero: float = 0.0
     """Seconds inside ``execute`` during the L=0 turns (the emulator's own cost)."""
     statements_at_zero: int = 0
+    seconds_by_call_at_zero: defaultdict[str, float] = field(
+        default_factory=lambda: defaultdict(float)
+    )
+    """Seconds per store call label, summed over the L=0 turns."""
 
     def per_turn(self) -> float:
         """Statements per turn."""
@@ -48,6 +52,14 @@ class TurnFigures:
         if not self.statements_at_zero:
             return None
         return 1000 * self.execute_seconds_at_zero / self.statements_at_zero
+
+    def ms_per_call_at_zero(self, label: str) -> float | None:
+        """Mean milliseconds of one ``label`` call at L=0 (None if L=0 was not run)."""
+        turns_at_zero = len(self.seconds_by_latency.get(0.0, []))
+        calls = self.calls_by_label[label] * turns_at_zero / self.turns if self.turns else 0
+        if not calls or label not in self.seconds_by_call_at_zero:
+            return None
+        return 1000 * self.seconds_by_call_at_zero[label] / calls
 
     def mean_seconds(self, latency_ms: float) -> float:
         """Mean wall time of a turn at ``latency_ms``."""
@@ -141,7 +153,12 @@ async def measure_turns(
                     fresh: dict[str, str] = {}
                     for call in sequence.turn:
                         before = meter.statements
+                        call_started = time.perf_counter()
                         await replay_call(stack, call, ids, fresh)
+                        if latency_ms == 0:
+                            figures.seconds_by_call_at_zero[call.label()] += (
+                                time.perf_counter() - call_started
+                            )
                         figures.statements_by_call[call.label()] += meter.statements - before
                         figures.calls_by_label[call.label()] += 1
                     times.append(time.perf_counter() - started)
