@@ -235,6 +235,7 @@ async def compare(
         await theirs.insert_one(cast(BaseDocument, OracleDocument(document)))
         await mine.insert_one(cast(BaseDocument, document))
 
+    upserts = 0
     for operation in operations:
         kind, filters = operation[0], operation[1]
         context = f"{operation!r} on {docs!r}"
@@ -270,11 +271,17 @@ async def compare(
                 # An upsert carries a whole new document; scoping the filter to its id keeps
                 # creation order equal to insertion order (the adapter's "first" is the
                 # earliest created, the reference's the earliest inserted).
-                new_id = f"u{uuid.uuid4().hex[:6]}"
+                upserts += 1
+                new_id = f"u{upserts:02d}"
                 filters = {"$and": [filters, {"id": {"$eq": new_id}}]}
                 params = cast(
                     BaseDocument,
-                    {"id": new_id, "version": "1.0.0", "creation_utc": "2099", **params},
+                    {
+                        "id": new_id,
+                        "version": "1.0.0",
+                        "creation_utc": f"2099-{upserts:02d}",
+                        **params,
+                    },
                 )
             expected_update = await theirs.update_one(filters, params, upsert=upsert)
             rewrap(theirs)
