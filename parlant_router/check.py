@@ -68,6 +68,8 @@ def reason(error: BaseException, secret_values: Iterable[str] = ()) -> str:
         text = f"{type(error).__name__}: {message}"
         if isinstance(errno, int) and errno > 0:
             text = f"{type(error).__name__} {errno}: {message}"
+    # pymongo appends its timeouts and topology dump to the reason: keep the reason.
+    text = text.split(" (configured timeouts")[0]
     text = " ".join(text.split()) or type(error).__name__
     for secret in secret_values:
         text = text.replace(secret, "***")

@@ -35,10 +35,15 @@ class MongoBackend(Backend):
             from pymongo import AsyncMongoClient
         except ImportError:
             raise RouterError(f"backends.{self.name}: {MISSING_PYMONGO}") from None
+        url = self._config.url.get_secret_value()
+        # Fail in seconds, not pymongo's 30, unless the URL chooses its own timeout.
+        options = (
+            {}
+            if "serverselectiontimeoutms" in url.lower()
+            else {"serverSelectionTimeoutMS": 10_000}
+        )
         try:
-            client: Any = AsyncMongoClient(
-                self._config.url.get_secret_value(), serverSelectionTimeoutMS=10_000
-            )
+            client: Any = AsyncMongoClient(url, **options)
         except Exception as error:
             # Only the exception type: pymongo's message may quote the URL, password included.
             raise RouterError(
