@@ -37,7 +37,7 @@ class MongoBackend(Backend):
             raise RouterError(f"backends.{self.name}: {MISSING_PYMONGO}") from None
         url = self._config.url.get_secret_value()
         # Fail in seconds, not pymongo's 30, unless the URL chooses its own timeout.
-        options = (
+        options: dict[str, Any] = (
             {}
             if "serverselectiontimeoutms" in url.lower()
             else {"serverSelectionTimeoutMS": 10_000}
