@@ -405,3 +405,35 @@ async def test_router_configures_one_container_and_only_while_open(
     async with routed(loaded) as (router, c):
         with pytest.raises(RouterError, match="one container"):
             await router.configure_container(c)
+
+
+async def test_durable_vectors_keep_journeys_findable_across_a_restart(
+    tmp_path: Path, write_config: Any, routed: Any
+) -> None:
+    # Documents in JSON, vectors in Parlant's qdrant adapter (local, on disk): both durable.
+    pytest.importorskip("qdrant_client", reason="vector: qdrant needs parlant[qdrant]")
+    from parlant.core.journeys import JourneyStore
+
+    loaded = write_config(
+        {
+            "backends": {"files": {"type": "json", "directory": str(tmp_path / "f")}},
+            "stores": {
+                "journeys": {
+                    "backend": "files",
+                    "vector": "qdrant",
+                    "vector_directory": str(tmp_path / "qdrant"),
+                }
+            },
+        }
+    )
+    async with routed(loaded) as (_, c):
+        journey = await c[JourneyStore].create_journey(
+            title="Refund flow", description="Move money back to a card", conditions=[]
+        )
+    assert any((tmp_path / "qdrant").iterdir())
+    async with routed(loaded) as (_, c):
+        journeys = await c[JourneyStore].list_journeys()
+        found = await c[JourneyStore].find_relevant_journeys("refund to my card", journeys)
+        assert [j.id for j in found] == [journey.id]
+        # Durable vectors are used as they are: no mirror collection on the document side.
+        assert "vectors_journeys" not in (tmp_path / "f" / "journeys.json").read_text()
