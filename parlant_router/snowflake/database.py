@@ -16,7 +16,6 @@ from types import TracebackType
 from typing import Any, Literal, cast
 
 from parlant.core.loggers import Logger
-from parlant.core.persistence.common import SortDirection
 from parlant.core.persistence.document_database import (
     BaseDocument,
     CollectionIndex,
@@ -315,10 +314,8 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
             if any(column is None for column in columns) or columns == ["ID"]:
                 continue
             names = [cast(str, column) for column in columns]
-            ordered = ", ".join(
-                f"{column} {'DESC' if direction == SortDirection.DESC else 'ASC'}"
-                for column, (_, direction) in zip(names, index.fields, strict=True)
-            )
+            # Hybrid-table indexes take plain column lists (no ASC/DESC).
+            ordered = ", ".join(names)
             index_name = quote_identifier(
                 sanitize_identifier(f"{collection.table}_{'_'.join(names)}_IDX")
             )
@@ -373,7 +370,10 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         sql = (
             f"UPDATE {quote_identifier(table)} SET ID = V.NEW_ID, VERSION = V.NEW_VERSION, "
             "CREATION_UTC = V.NEW_CREATION_UTC, DATA = PARSE_JSON(V.NEW_DATA) FROM "
-            f"(SELECT * FROM VALUES {values}) AS V(OLD_ID, NEW_ID, NEW_VERSION, NEW_CREATION_UTC, NEW_DATA) "
+            # VALUES names its columns COLUMN1..n in Snowflake; a derived column list on a
+            # subquery is not portable.
+            "(SELECT COLUMN1 AS OLD_ID, COLUMN2 AS NEW_ID, COLUMN3 AS NEW_VERSION, "
+            f"COLUMN4 AS NEW_CREATION_UTC, COLUMN5 AS NEW_DATA FROM VALUES {values}) AS V "
             f"WHERE {quote_identifier(table)}.ID = V.OLD_ID"
         )
         # Idempotent: running it twice writes the same values.

@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import snowflake.connector
-from parlant.core.persistence.common import ObjectId
-from parlant.core.persistence.document_database import BaseDocument, identity_loader
+from parlant.core.persistence.common import ObjectId, SortDirection
+from parlant.core.persistence.document_database import (
+    BaseDocument,
+    CollectionIndex,
+    identity_loader,
+)
 
 from parlant_router.snowflake import (
     DuplicateDocumentError,
@@ -274,3 +278,65 @@ async def test_errors_name_operation_and_table_never_a_secret(
     assert message.startswith("connect on PARLANT.PUBLIC failed: ")
     assert "\n" not in message and secret not in message
     assert all(secret not in text for _, text in logger.records)
+
+
+async def test_hybrid_tables_get_a_primary_key_and_column_indexes(
+    connection_params: dict[str, Any], logger: RecordingLogger, table_prefix: str
+) -> None:
+    """What ours sends where hybrid tables exist. The emulator has none, so a shim records
+    the hybrid DDL and runs its nearest standard equivalent instead."""
+    sent: list[str] = []
+
+    class HybridShim:
+        def __init__(self, connection: Any) -> None:
+            self._connection = connection
+
+        def cursor(self) -> Any:
+            real = self._connection.cursor()
+
+            class Cursor:
+                def execute(self, sql: str, params: Any = None) -> Any:
+                    if sql.startswith(("CREATE HYBRID TABLE", "CREATE INDEX")):
+                        sent.append(sql)
+                        sql = sql.replace("CREATE HYBRID TABLE", "CREATE TABLE")
+                        if sql.startswith("CREATE INDEX"):
+                            sql = "SELECT 1"
+                    return real.execute(sql, params)
+
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(real, name)
+
+            return Cursor()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._connection, name)
+
+    async with SnowflakeDocumentDatabase(
+        logger,
+        connection_params,
+        table_prefix=table_prefix,
+        table_type="hybrid",
+        connection_factory=lambda params: HybridShim(snowflake.connector.connect(**params)),
+    ) as database:
+        events = await database.create_collection("events", BaseDocument)
+        await events.ensure_indexes(
+            [
+                CollectionIndex(fields=(("id", SortDirection.ASC),)),
+                CollectionIndex(
+                    fields=(("creation_utc", SortDirection.ASC), ("id", SortDirection.ASC))
+                ),
+                CollectionIndex(
+                    fields=(("session_id", SortDirection.ASC), ("offset", SortDirection.ASC))
+                ),
+            ]
+        )
+        await events.insert_one(doc("a"))
+        assert database.table_type == "hybrid"
+
+    table = f"{table_prefix}EVENTS"
+    assert sent == [
+        f'CREATE HYBRID TABLE IF NOT EXISTS "{table}" (ID STRING NOT NULL PRIMARY KEY, '
+        "VERSION STRING, CREATION_UTC STRING, DATA VARIANT)",
+        f'CREATE INDEX IF NOT EXISTS "{table}_CREATION_UTC_ID_IDX" ON "{table}" (CREATION_UTC, ID)',
+    ]
+    assert logger.messages("warning") == []
