@@ -138,6 +138,10 @@ async def _probe(
         backends[route.backend_name] = opened
     if isinstance(opened, BaseException):
         return ProbeResult(route.store, route.backend_name, False, reason(opened, secret_values))
+    if not write and route.json_file is not None and not route.json_file.exists():
+        # Opening would create the file: a read-only probe only says it is not there yet.
+        detail = f"{route.json_file} does not exist yet (the server creates it)"
+        return ProbeResult(route.store, route.backend_name, True, detail)
     try:
         database = await opened.database(route)
         done = await (_probe_write(database, route) if write else _probe_read(database))
