@@ -85,6 +85,8 @@ class Harness:
         self.servers: list[ServerProcess] = []
         self._runs = 0
 
+    free_port = staticmethod(free_port)
+
     def config(self, document: dict[str, Any], name: str = "parlant.yaml") -> tuple[Path, int]:
         """Write a parlant.yaml (free ports, offline NLP, home in tmp); (path, port)."""
         port = free_port()

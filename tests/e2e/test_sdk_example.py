@@ -18,16 +18,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sdk" / "main.py"
 
 
 def test_sdk_example_twice_creates_its_entities_once(harness: Any, tmp_path: Path) -> None:
-    from conftest import free_port  # type: ignore[import-not-found]
-
-    port = free_port()
+    port = harness.free_port()
     argv = [
         sys.executable,
         str(EXAMPLE),
         "--set",
         f"server.port={port}",
         "--set",
-        f"server.tool_service_port={free_port()}",
+        f"server.tool_service_port={harness.free_port()}",
         "--set",
         f"server.home={tmp_path / 'home'}",
         "--set",
