@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
+#: Emulators running in this process, by resolved directory.
+_RUNNING: dict[Path, SnowflakeEmulator] = {}
+
 _QUIET_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fakesnow", "fakesnow.server")
 _START_TIMEOUT_SECONDS = 15.0
 
@@ -102,6 +105,8 @@ class SnowflakeEmulator:
         """Shut the server down and release the database files (idempotent)."""
         server, thread, fake = self._server, self._thread, self._fake
         self._server, self._thread, self._fake, self._port = None, None, None, None
+        if _RUNNING.get(self.directory) is self:
+            del _RUNNING[self.directory]
         if server is not None:
             server.should_exit = True
         if thread is not None:
@@ -130,6 +135,13 @@ class SnowflakeEmulator:
 
     def _start(self) -> None:
         self._prepare_directory()
+        running = _RUNNING.get(self.directory)
+        if running is not None:
+            # Two DuckDB instances in one process cannot share the files.
+            raise SnowflakeEmulatorError(
+                f"a Snowflake emulator for {self.directory} already runs in this process "
+                f"(port {running._port}); share that one"
+            )
         try:
             import uvicorn
             from fakesnow.instance import FakeSnow
@@ -194,6 +206,7 @@ class SnowflakeEmulator:
                 f"the Snowflake emulator did not start on 127.0.0.1:{port}"
             )
         self._server, self._thread, self._fake, self._port = server, thread, fake, port
+        _RUNNING[self.directory] = self
 
     def _prepare_directory(self) -> None:
         try:

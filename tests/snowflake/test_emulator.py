@@ -99,3 +99,16 @@ def test_unusable_directory_is_one_clear_line(tmp_path: Path) -> None:
 def test_connect_kwargs_require_a_running_emulator(tmp_path: Path) -> None:
     with pytest.raises(SnowflakeEmulatorError, match="not running"):
         SnowflakeEmulator(tmp_path).connect_kwargs()
+
+
+def test_one_emulator_per_directory_per_process(emulator_directory: Path) -> None:
+    with SnowflakeEmulator(emulator_directory) as kwargs:
+        with pytest.raises(SnowflakeEmulatorError) as raised:
+            SnowflakeEmulator(emulator_directory).start()
+        assert str(raised.value) == (
+            f"a Snowflake emulator for {emulator_directory.resolve()} already runs in this "
+            f"process (port {kwargs['port']}); share that one"
+        )
+    # Once stopped, the directory is free again.
+    with SnowflakeEmulator(emulator_directory) as kwargs:
+        assert _count(kwargs, "INFORMATION_SCHEMA.TABLES") >= 0
