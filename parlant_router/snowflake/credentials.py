@@ -58,6 +58,9 @@ class SnowflakeCredentials:
     schema: str | None = None
     query_tag: str | None = None
     session_parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: Other connector arguments (``login_timeout``, ``network_timeout``,
+    #: ``client_session_keep_alive``, ...). Not for secrets: they are shown in ``repr``.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         chosen = [name for name in self._auth_fields() if getattr(self, name) is not None]
@@ -73,6 +76,11 @@ class SnowflakeCredentials:
             raise SnowflakeConfigurationError(
                 "Snowflake credentials: no way to authenticate: set password, token, token_file, "
                 "private_key_file, programmatic_access_token, authenticator or connection_name"
+            )
+        clashing = sorted(set(self.options) & _FIELD_NAMES)
+        if clashing:
+            raise SnowflakeConfigurationError(
+                "Snowflake credentials: set " + ", ".join(clashing) + " as fields, not options"
             )
         if self.connection_name is None and self.account is None and self.host is None:
             raise SnowflakeConfigurationError("Snowflake credentials: account is not set")
@@ -156,7 +164,7 @@ class SnowflakeCredentials:
 
     def to_connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``snowflake.connector.connect``, built fresh for this connect."""
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(self.options)
         if self.connection_name is not None:
             # The connector merges connections.toml under these explicit values.
             kwargs["connection_name"] = self.connection_name
@@ -238,5 +246,11 @@ class SnowflakeCredentials:
     def __str__(self) -> str:
         return repr(self)
 
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(SnowflakeCredentials)) | {
+    "private_key",
+    "private_key_file_pwd",
+    "token_file_path",
+}
 
 __all__ = ["SPCS_TOKEN_PATH", "SnowflakeCredentials"]

@@ -93,10 +93,12 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
             fixed = dict(connection_params)
             self._connect_kwargs: Callable[[], dict[str, Any]] = lambda: dict(fixed)
             self._location = _location(fixed)
+            self._auth: str | None = None
         else:
             resolved = credentials if credentials is not None else SnowflakeCredentials.from_env()
             self._connect_kwargs = resolved.to_connect_kwargs
             self._location = _location({"database": resolved.database, "schema": resolved.schema})
+            self._auth = resolved.method
         self._connection_factory = connection_factory
         self.table_prefix = sanitize_identifier(table_prefix) if table_prefix else "PARLANT_"
         self.table_type: TableType = "hybrid" if table_type == "hybrid" else "standard"
@@ -136,7 +138,9 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
 
     async def __aenter__(self) -> Self:
         # Connect now: bad credentials or an unreachable account fail here, not mid-request.
-        await self._runner.run("connect", self._location, lambda statements: None)
+        # The auth method (never its secret) helps tell a rotated SPCS token from a typo.
+        target = self._location if self._auth is None else f"{self._location} ({self._auth})"
+        await self._runner.run("connect", target, lambda statements: None)
         return self
 
     async def __aexit__(

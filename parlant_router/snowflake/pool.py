@@ -38,11 +38,6 @@ class ConnectionPool:
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
 
-    @property
-    def open_connections(self) -> int:
-        """Idle connections currently held (borrowed ones are not counted)."""
-        return len(self._idle)
-
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Lease]:
         """Borrow a connection for the duration of the ``async with`` block."""

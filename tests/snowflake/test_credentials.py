@@ -3,6 +3,7 @@ secrets that never show."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,15 @@ import snowflake.connector
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from parlant.adapters.db.snowflake_db import _load_connection_params_from_env
+from recording_logger import RecordingLogger
 
 from parlant_router.snowflake import (
+    RetryPolicy,
     SnowflakeConfigurationError,
     SnowflakeCredentials,
+    SnowflakeDocumentDatabase,
     SnowflakeEmulator,
+    SnowflakeOperationError,
 )
 
 SEED_ENV = {
@@ -219,3 +224,28 @@ def test_connection_name_is_resolved_by_the_connector(
     kwargs = credentials.to_connect_kwargs()
     assert "password" not in kwargs  # the connector takes it from the file
     assert current_database(kwargs) == "PARLANT"
+
+
+async def test_connect_errors_name_the_target_and_method_never_the_secret(
+    emulator: SnowflakeEmulator,
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    credentials = SnowflakeCredentials(
+        user="u",
+        password=SECRETS[0],
+        options={"login_timeout": 2, "network_timeout": 2},
+        **{**emulator_target(emulator), "port": port},
+    )
+    logger = RecordingLogger()
+    database = SnowflakeDocumentDatabase(
+        logger, credentials=credentials, retry=RetryPolicy(attempts=2, initial_delay=0.01, jitter=0)
+    )
+    with pytest.raises(SnowflakeOperationError) as raised:
+        await database.__aenter__()
+    assert str(raised.value).startswith("connect on PARLANT.PUBLIC (password) failed: ")
+    assert SECRETS[0] not in str(raised.value)
+    assert all(SECRETS[0] not in message for _, message in logger.records)
+    with pytest.raises(SnowflakeConfigurationError, match="set password as fields, not options"):
+        SnowflakeCredentials(account="a", user="u", options={"password": "x"}, token="t")
