@@ -221,6 +221,11 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 identifier, document = sent["update"]
                 if self._read_by_id(statements, identifier) == document:
                     return UpdateResult(True, 1, 1, cast(TDocument, document))
+            if sent.get("insert") is not None:
+                # ... or inserted the upserted document.
+                identifier, document = sent["insert"]
+                if self._read_by_id(statements, identifier) == document:
+                    return UpdateResult(True, 0, 0, params)
             for _ in range(_MAX_CONFLICTS):
                 match = self._first_match(statements, filters)
                 if match is None:
@@ -245,7 +250,9 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             if not upsert:
                 return UpdateResult(True, 0, 0, None)
             ensure_is_total(params, self._schema)
-            self._insert(statements, serialize(params))
+            row = serialize(params)
+            sent["insert"] = (row["id"], json.loads(row["data"]))
+            self._insert(statements, row)
             return UpdateResult(True, 0, 0, params)
 
         return await self._run("update_one", work)

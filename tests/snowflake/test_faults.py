@@ -92,8 +92,20 @@ async def test_drops_during_writes_neither_lose_nor_duplicate(
         deleted = await docs.delete_one({"id": {"$eq": "b"}})
         assert (deleted.deleted_count, deleted.deleted_document) == (1, doc("b", 2))
 
-        assert list(await docs.find({})) == [{**doc("a"), "n": 10}]
-        assert kinds(plan) == ["drop after", "drop before", "drop after", "drop after"]
+        # An upsert that inserts: SELECT finds nothing, the INSERT's answer is lost.
+        plan.drop_after = next_statement(plan, 2)
+        upserted = await docs.update_one({"id": {"$eq": "c"}}, doc("c", 3), upsert=True)
+        assert (upserted.matched_count, upserted.updated_document) == (0, doc("c", 3))
+        assert rows_with_id(connection_params, table, "c") == 1
+
+        assert list(await docs.find({})) == [{**doc("a"), "n": 10}, doc("c", 3)]
+        assert kinds(plan) == [
+            "drop after",
+            "drop before",
+            "drop after",
+            "drop after",
+            "drop after",
+        ]
         assert len(plan.connects) > 1  # dropped connections were replaced
         assert any("retrying" in m for m in logger.messages("warning"))
     finally:
