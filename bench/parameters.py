@@ -24,7 +24,7 @@ class Parameters:
     turn_window_seconds: float = 10.0
     read_window_seconds: float = 6.0
     append_sizes: tuple[int, ...] = (100, 1_000, 5_000)
-    appends: int = 9
+    appends: int = 15
     """create_event calls timed at each size (the median is reported)."""
     migration_documents: int = 10_000
     upstream_migration_documents: int = 1_000
