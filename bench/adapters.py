@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -55,6 +56,16 @@ class Adapter:
                 **extra,
             ),
         )
+
+
+def default_pool_size() -> int | None:
+    """Our adapter's default ``pool_size`` (None when it is not importable)."""
+    if not available(OURS):
+        return None
+    module_name, class_name = _CLASSES[OURS].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    default = inspect.signature(cls).parameters["pool_size"].default
+    return default if isinstance(default, int) else None
 
 
 def available(name: str) -> bool:
