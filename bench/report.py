@@ -251,6 +251,14 @@ def findings(results: RunResults) -> list[str]:
             f"adapter's connections (ours: {_pool_size(p)}; upstream: "
             "one connection behind one lock); beyond that, the emulator's CPU is the limit."
         )
+    if ours is not None and ours.migrations:
+        m = max(ours.migrations, key=lambda figure: figure.documents)
+        out.append(
+            f"**Migration (ours)**: {m.documents:,} documents in {m.statements} statements and "
+            f"{m.seconds:.1f} s, of which {m.execute_seconds:.1f} s inside the emulator: a few "
+            "large batched statements, each one tokenized and rewritten by fakesnow in Python; "
+            "the statement count, not this time, is what transfers to Snowflake."
+        )
     upstream = results.adapters.get(UPSTREAM)
     if upstream is not None and upstream.migrations:
         m = upstream.migrations[-1]
@@ -561,6 +569,7 @@ def _migration_section(results: RunResults, names: Sequence[str]) -> list[str]:
                     f"{m.documents:,}",
                     str(m.statements),
                     f"{m.seconds:.1f} s",
+                    f"{m.execute_seconds:.1f} s",
                     "yes" if m.migrated == m.documents else f"no ({m.migrated:,})",
                 ]
             )
@@ -570,6 +579,16 @@ def _migration_section(results: RunResults, names: Sequence[str]) -> list[str]:
         "`SessionDocumentStore` opened over sessions written at version 0.8.0, L = 0: "
         "statements sent and seconds until the store is open.",
         "",
-        *_table(["adapter", "documents", "statements", "time", "all migrated"], rows),
+        *_table(
+            [
+                "adapter",
+                "documents",
+                "statements",
+                "time",
+                "of which in the emulator",
+                "all migrated",
+            ],
+            rows,
+        ),
         "",
     ]

@@ -105,6 +105,8 @@ class MigrationFigure:
     seconds: float
     migrated: int
     """Documents found at the new version afterwards (must equal ``documents``)."""
+    execute_seconds: float
+    """Of ``seconds``, the time spent inside the connector's ``execute`` (the emulator)."""
 
 
 def _prefix(adapter: Adapter, workload: str) -> str:
@@ -346,6 +348,7 @@ async def measure_migration(adapter: Adapter, seeder: Seeder, *, documents: int)
     seeder.insert_generated(f"{prefix}SESSIONS", _old_session_template(), documents)
     adapter.meter.latency_ms = 0
     before = adapter.meter.statements
+    busy_before = adapter.meter.execute_seconds
     started = time.perf_counter()
     async with adapter.database(prefix) as database:
         store = SessionDocumentStore(
@@ -354,8 +357,9 @@ async def measure_migration(adapter: Adapter, seeder: Seeder, *, documents: int)
         async with store:
             seconds = time.perf_counter() - started
             statements = adapter.meter.statements - before
+            busy = adapter.meter.execute_seconds - busy_before
     rows = seeder.execute(
         f'SELECT COUNT(*) FROM "{prefix}SESSIONS" WHERE VERSION = %(v)s',
         {"v": SessionDocumentStore.VERSION.to_string()},
     )
-    return MigrationFigure(documents, statements, seconds, int(rows[0][0]))
+    return MigrationFigure(documents, statements, seconds, int(rows[0][0]), busy)
