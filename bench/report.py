@@ -333,7 +333,10 @@ def render(results: RunResults, *, command: str) -> str:
         f"Parlant engine turn (`{provenance.get('command', '')}`, "
         f"{provenance.get('recorded_utc', '')}, NLP service "
         f"`{provenance.get('nlp_service', '')}`): {provenance.get('scenario', '')}. "
-        f"It is {len(results.sequence.turn)} store calls: {_turn_summary(results)}.",
+        f"It is {len(results.sequence.turn)} store calls: {_turn_summary(results)}. Only the "
+        "three stores the seed puts on Snowflake are recorded and replayed; the engine's reads "
+        "of agents, guidelines, journeys and the like stay in memory there and are not part "
+        "of the workload.",
         "- **Latency L** is added to every statement by the connection itself "
         "(`bench/latency.py`): the connector's `cursor().execute` sleeps L ms in the executing "
         "thread before sending, as a round trip to Snowflake holds the connection. The "
