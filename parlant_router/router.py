@@ -141,9 +141,19 @@ class Router:
         context = BackendContext(logger=logger, stack=self._stack)
         if any(STORES[r.store].vector_backed for r in self.routes):
             self._ensure_nlp_service(c)
-        for route in self.routes:
-            backend = await self._backend(route, context)
-            store = await self._build_store(c, route, backend)
+        # Backends first, one at a time: each is opened once (one emulator, one client).
+        backends = [await self._backend(route, context) for route in self.routes]
+        # Stores concurrently: each waits on its own round trips (connect, DDL, loading).
+        # All of them finish before a failure is raised, so none is still opening while
+        # the stack closes.
+        built = await asyncio.gather(
+            *(self._build_store(c, r, b) for r, b in zip(self.routes, backends, strict=True)),
+            return_exceptions=True,
+        )
+        for outcome in built:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        for route, store in zip(self.routes, built, strict=True):
             spec = STORES[route.store]
             c[_import(spec.implementation)] = store
             c[_import(spec.interface)] = store
