@@ -19,8 +19,10 @@ attempt went through.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from parlant.core.loggers import Logger
@@ -53,6 +55,11 @@ T = TypeVar("T")
 
 #: Optimistic-concurrency conflicts tolerated by one update_one/delete_one before giving up.
 _MAX_CONFLICTS = 8
+#: Documents remembered per collection, as last read, for one-statement writes by id.
+_SEEN_LIMIT = 4096
+
+Candidate = tuple[str, str, str]
+"""(ID, the document's JSON text as Snowflake renders it, MD5 of that text)."""
 
 
 def serialize(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,6 +95,9 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         self._runner = runner
         self._logger = logger
         self._index_builder = ensure_indexes
+        # id -> JSON text as last read. A write by id guarded by the text's MD5 needs no read
+        # first; a stale entry only makes the guarded write miss, and the normal path runs.
+        self._seen: OrderedDict[str, str] = OrderedDict()
 
     @property
     def name(self) -> str:
@@ -122,7 +132,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         rows = await self._run("find", lambda s: s.query(sql, params.values))
-        items = [cast(TDocument, json.loads(row[0])) for row in rows]
+        items = [cast(TDocument, self._remember(row[0])) for row in rows]
         total = int(rows[0][1]) if rows else 0
         has_more = limit is not None and total > limit
         next_cursor = None
@@ -149,7 +159,47 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             f"ORDER BY {order} LIMIT 1"
         )
         rows = await self._run("find_one", lambda s: s.query(sql, params.values))
-        return cast(TDocument, json.loads(rows[0][0])) if rows else None
+        return cast(TDocument, self._remember(rows[0][0])) if rows else None
+
+    def _remember(self, text: str) -> Any:
+        document = json.loads(text)
+        identifier = document.get("id") if isinstance(document, dict) else None
+        if identifier is not None:
+            self._seen[str(identifier)] = text
+            self._seen.move_to_end(str(identifier))
+            if len(self._seen) > _SEEN_LIMIT:
+                self._seen.popitem(last=False)
+        return document
+
+    def _seen_candidate(self, filters: Where) -> Candidate | None:
+        """The remembered document, when ``filters`` selects exactly one id."""
+        condition = (
+            filters.get("id") if isinstance(filters, Mapping) and len(filters) == 1 else None
+        )
+        if isinstance(condition, Mapping) and set(condition) == {"$eq"}:
+            condition = condition["$eq"]
+        if not isinstance(condition, str) or (text := self._seen.get(condition)) is None:
+            return None
+        return condition, text, hashlib.md5(text.encode("utf-8")).hexdigest()
+
+    def _candidates(
+        self, statements: Statements, filters: Where, seen: Candidate | None
+    ) -> Iterator[Candidate]:
+        """The first matching row, read again each time the caller's guarded write misses."""
+        if seen is not None:
+            yield seen
+        for _ in range(_MAX_CONFLICTS):
+            match = self._first_match(statements, filters)
+            if match is None:
+                return
+            yield match
+        raise SnowflakeOperationError(
+            f"{self.table}: the document kept changing concurrently; giving up"
+        )
+
+    def _forget(self, identifiers: set[str]) -> None:
+        for identifier in identifiers:
+            self._seen.pop(identifier, None)
 
     async def ensure_indexes(self, indexes: Sequence[CollectionIndex]) -> None:
         if self._index_builder is not None:
@@ -191,8 +241,8 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         )
         return json.loads(rows[0][0]) if rows else None
 
-    def _first_match(self, statements: Statements, filters: Where) -> tuple[str, str, str] | None:
-        """(ID, DATA as JSON text, MD5 of that text) of the first matching row."""
+    def _first_match(self, statements: Statements, filters: Where) -> Candidate | None:
+        """The first matching row."""
         params = Params()
         condition = where_sql(filters, params)
         rows = statements.query(
@@ -215,6 +265,9 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         where_sql(filters, Params())
         sent: dict[str, Any] = {}
 
+        seen = self._seen_candidate(filters)
+        touched: set[str] = set()
+
         def work(statements: Statements) -> UpdateResult[TDocument]:
             if sent.get("update") is not None:
                 # A lost attempt may have written the update already.
@@ -226,13 +279,10 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 identifier, document = sent["insert"]
                 if self._read_by_id(statements, identifier) == document:
                     return UpdateResult(True, 0, 0, params)
-            for _ in range(_MAX_CONFLICTS):
-                match = self._first_match(statements, filters)
-                if match is None:
-                    break
-                identifier, data, digest = match
+            for identifier, data, digest in self._candidates(statements, filters, seen):
                 updated = {**json.loads(data), **params}
                 row = serialize(updated)
+                touched.update((identifier, row["id"]))
                 sent["update"] = (row["id"], json.loads(row["data"]))
                 changed = statements.execute(
                     f"UPDATE {self._sql_table} SET ID = %(id)s, VERSION = %(version)s, "
@@ -242,11 +292,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 )
                 if changed:
                     return UpdateResult(True, 1, 1, cast(TDocument, updated))
-                sent["update"] = None  # changed under us: read again
-            else:
-                raise SnowflakeOperationError(
-                    f"update_one on {self.table}: the document kept changing concurrently"
-                )
+                sent["update"] = None  # changed under us (or a stale memory): read again
             if not upsert:
                 return UpdateResult(True, 0, 0, None)
             ensure_is_total(params, self._schema)
@@ -255,23 +301,26 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             self._insert(statements, row)
             return UpdateResult(True, 0, 0, params)
 
-        return await self._run("update_one", work)
+        try:
+            return await self._run("update_one", work)
+        finally:
+            self._forget(touched)
 
     async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
         where_sql(filters, Params())
         sent: dict[str, Any] = {}
+
+        seen = self._seen_candidate(filters)
+        touched: set[str] = set()
 
         def work(statements: Statements) -> DeleteResult[TDocument]:
             if sent.get("delete") is not None:
                 identifier, document = sent["delete"]
                 if self._read_by_id(statements, identifier) is None:
                     return DeleteResult(True, 1, cast(TDocument, document))
-            for _ in range(_MAX_CONFLICTS):
-                match = self._first_match(statements, filters)
-                if match is None:
-                    return DeleteResult(True, 0, None)
-                identifier, data, digest = match
+            for identifier, data, digest in self._candidates(statements, filters, seen):
                 document = json.loads(data)
+                touched.add(identifier)
                 sent["delete"] = (identifier, document)
                 deleted = statements.execute(
                     f"DELETE FROM {self._sql_table} "
@@ -281,11 +330,12 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 if deleted:
                     return DeleteResult(True, 1, cast(TDocument, document))
                 sent["delete"] = None
-            raise SnowflakeOperationError(
-                f"delete_one on {self.table}: the document kept changing concurrently"
-            )
+            return DeleteResult(True, 0, None)
 
-        return await self._run("delete_one", work)
+        try:
+            return await self._run("delete_one", work)
+        finally:
+            self._forget(touched)
 
     async def _run(self, operation: str, work: Callable[[Statements], T]) -> T:
         return await self._runner.run(operation, self.table, work)

@@ -359,3 +359,24 @@ async def test_concurrent_updates_of_one_document_lose_nothing(
         # Each update read, merged and wrote the whole document: without the version guard
         # a concurrent writer's field would be overwritten by a stale read.
         assert final == {**doc("shared"), **{f"field{i}": i for i in range(8)}}
+
+
+async def test_a_document_changed_elsewhere_is_never_written_from_a_stale_read(
+    open_database: OpenDatabase, connection_params: dict[str, Any]
+) -> None:
+    async with open_database() as database:
+        docs = await database.create_collection("docs", BaseDocument)
+        await docs.insert_one(doc("a", n=1))
+        assert (await docs.find_one({"id": {"$eq": "a"}})) == doc("a", n=1)  # remembered
+        # Another process changes it.
+        with snowflake.connector.connect(**connection_params) as connection:
+            connection.cursor().execute(
+                f"UPDATE \"{database.table_prefix}DOCS\" SET DATA = PARSE_JSON(%(d)s) WHERE ID = 'a'",
+                {"d": '{"id": "a", "version": "1.0.0", "creation_utc": "2024", "n": 2, "x": true}'},
+            )
+        before = database.statements_sent
+        result = await docs.update_one({"id": {"$eq": "a"}}, cast(BaseDocument, {"y": 3}))
+        # The guarded write misses, then the current document is read and updated.
+        assert database.statements_sent - before == 3
+        assert result.updated_document == {**doc("a", n=2), "x": True, "y": 3}
+        assert (await docs.find_one({"id": {"$eq": "a"}})) == result.updated_document

@@ -93,9 +93,18 @@ async def workload(
                 {"session_id": {"$eq": "s1"}}, sort=[("offset", SortDirection.DESC)]
             ),
         )
+        # e0003 and e0005 were on the page read above; e0010 and e0012 were never read.
         await measure(
-            "update_one (match)",
+            "update_one (by id, read before)",
             lambda: events.update_one({"id": {"$eq": "e0003"}}, cast(Event, {"offset": 333})),
+        )
+        await measure(
+            "update_one (by id, not read before)",
+            lambda: events.update_one({"id": {"$eq": "e0010"}}, cast(Event, {"offset": 1010})),
+        )
+        await measure(
+            "update_one (by a field)",
+            lambda: events.update_one({"offset": {"$eq": 4}}, cast(Event, {"offset": 404})),
         )
         await measure(
             "update_one (no match)",
@@ -105,7 +114,14 @@ async def workload(
             "update_one (upsert inserts)",
             lambda: events.update_one({"id": {"$eq": "e9999"}}, event(9999), upsert=True),
         )
-        await measure("delete_one (match)", lambda: events.delete_one({"id": {"$eq": "e0005"}}))
+        await measure(
+            "delete_one (by id, read before)", lambda: events.delete_one({"id": {"$eq": "e0005"}})
+        )
+        await measure(
+            "delete_one (by id, not read before)",
+            lambda: events.delete_one({"id": {"$eq": "e0012"}}),
+        )
+        await measure("delete_one (by a field)", lambda: events.delete_one({"offset": {"$eq": 6}}))
         await measure("delete_one (no match)", lambda: events.delete_one({"id": {"$eq": "nope"}}))
 
     async with cast(Any, make(counter)) as database:
@@ -125,10 +141,14 @@ EXPECTED_OURS = {
     "find (next page by cursor)": 1,
     "find_one (by id)": 1,
     "find_one (latest by offset, sorted)": 1,
-    "update_one (match)": 2,
+    "update_one (by id, read before)": 1,  # guarded by the MD5 of the document as read
+    "update_one (by id, not read before)": 2,
+    "update_one (by a field)": 2,
     "update_one (no match)": 1,
     "update_one (upsert inserts)": 2,
-    "delete_one (match)": 2,
+    "delete_one (by id, read before)": 1,
+    "delete_one (by id, not read before)": 2,
+    "delete_one (by a field)": 2,
     "delete_one (no match)": 1,
     f"reopen with a loader: {EVENTS} docs, 10 changed, 5 failed": 6,
     "delete_collection": 2,
@@ -172,7 +192,8 @@ async def test_statements_per_operation_ours_against_upstream(
     # No operation reads more rows than it returns.
     assert ours["find (filter, limit 5)"][1] == 5
     assert ours["find_one (latest by offset, sorted)"][1] == 1
-    assert ours["update_one (match)"][1] == 1 and ours["delete_one (match)"][1] == 1
+    assert ours["update_one (by a field)"][1] == 1 and ours["delete_one (by a field)"][1] == 1
+    assert ours["update_one (by id, read before)"][1] == 0
 
 
 async def test_statements_sent_agrees_with_the_connector(connection_params: dict[str, Any]) -> None:
@@ -189,3 +210,11 @@ async def test_statements_sent_agrees_with_the_connector(connection_params: dict
         await events.update_one({"offset": {"$eq": 1}}, cast(Event, {"offset": 10}))
         await events.delete_one({"offset": {"$gte": 0}})
         assert database.statements_sent == counter.statements == 2 + 3 + 2 + 2
+        # After our own update the remembered text is forgotten: the normal path.
+        first = await events.find_one({"offset": {"$eq": 2}})
+        assert first is not None
+        await events.update_one({"offset": {"$eq": 2}}, cast(Event, {"offset": 20}))
+        before = counter.statements
+        result = await events.delete_one({"id": {"$eq": first["id"]}})
+        assert result.deleted_document == {**first, "offset": 20}
+        assert counter.statements - before == 2  # memory forgotten after our own update
