@@ -105,11 +105,16 @@ class Harness:
         path.write_text(yaml.safe_dump(body))
         return path, port
 
-    def start(self, argv: list[str], port: int) -> ServerProcess:
-        """Start `argv` (a server on `port`), wait until it serves, register it for teardown."""
+    def spawn(self, argv: list[str], port: int) -> ServerProcess:
+        """Start `argv` (a server on `port`) without waiting; registered for teardown."""
         self._runs += 1
         server = ServerProcess(argv, port, self.tmp_path / f"server-{self._runs}.log")
         self.servers.append(server)
+        return server
+
+    def start(self, argv: list[str], port: int) -> ServerProcess:
+        """Start `argv` (a server on `port`) and wait until it serves."""
+        server = self.spawn(argv, port)
         server.wait_ready()
         return server
 

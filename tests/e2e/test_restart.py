@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,18 @@ def test_mixed_routing_keeps_durable_stores_only(harness: Any, tmp_path: Path) -
     response = httpx.get(f"{second.base_url}/context-variables/{created.variable}")
     assert response.status_code == 404
     assert second.stop(signal.SIGTERM) == 0, second.tail()
+
+
+def test_sigterm_during_startup_shuts_down_cleanly(harness: Any, tmp_path: Path) -> None:
+    config, port = harness.config(emulated(tmp_path, DURABLE))
+    server = harness.spawn([str(BIN / "parlant-router"), "run", "-c", str(config)], port)
+    # Signal once the emulator is up and the stores are being opened, before serving.
+    deadline = time.monotonic() + 120
+    while "LOCAL EMULATOR" not in server.log.read_text(errors="replace"):
+        assert server.process.poll() is None and time.monotonic() < deadline, server.tail()
+        time.sleep(0.05)
+    assert server.stop(signal.SIGTERM, timeout=60) == 0, server.tail()
+    assert "Traceback" not in server.log.read_text(errors="replace")
+    # Nothing was left holding the emulator's files: the next start serves normally.
+    again = harness.run(config, port)
+    assert again.stop(signal.SIGTERM) == 0, again.tail()
