@@ -160,6 +160,10 @@ FILTERS = st.recursive(
     max_leaves=6,
 )
 
+#: Parlant's most common write filter; ours may then write without reading first.
+BY_ID = st.builds(lambda i: {"id": {"$eq": f"d{i:02d}"}}, st.integers(0, 7))
+FILTERS_OR_ID = st.one_of(FILTERS, BY_ID)
+
 UPDATES = st.dictionaries(st.sampled_from(["s", "n", "m"]), VALUES, min_size=1, max_size=2)
 SORTS = st.lists(
     st.tuples(st.sampled_from(["n", "s", "m", "creation_utc"]), st.sampled_from(SortDirection)),
@@ -177,8 +181,8 @@ OPERATIONS = st.lists(
             st.sampled_from(SortDirection),
         ),
         st.tuples(st.just("find_one"), FILTERS, st.one_of(st.none(), SORTS)),
-        st.tuples(st.just("update_one"), FILTERS, UPDATES, st.booleans()),
-        st.tuples(st.just("delete_one"), FILTERS),
+        st.tuples(st.just("update_one"), FILTERS_OR_ID, UPDATES, st.booleans()),
+        st.tuples(st.just("delete_one"), FILTERS_OR_ID),
     ),
     min_size=1,
     max_size=6,
