@@ -6,10 +6,11 @@ CREATION_UTC STRING, DATA VARIANT``; the three columns mirror the document's fie
 Statements per operation (see docs/snowflake.md for the measured comparison with upstream):
 
 - find, find_one (sorted or not), insert_one: 1.
-- update_one: 2 when a document matches (read it, then write the merged document guarded by
-  the version read: no lost update), 1 when none does, 2 for an upsert that inserts.
-- delete_one: 2 when a document matches (read it to return it, then delete it guarded by the
-  version read), 1 when none does. Snowflake has no ``DELETE ... RETURNING``.
+- update_one, delete_one: 1 when the filter is an id and this collection returned that
+  document before (the write is guarded by the MD5 of the document as read); otherwise 2 when
+  a document matches (read the first match, then the guarded write), 1 when none does.
+  Snowflake has no ``UPDATE/DELETE ... RETURNING``. The guard also prevents lost updates.
+- update_one with upsert that inserts: 2.
 
 Every operation is safe to retry after a failure at any point: an insert is
 ``INSERT ... WHERE NOT EXISTS`` (a retry that finds the identical document counts as
