@@ -49,7 +49,10 @@ async def test_sessions_and_events(connection_params: dict[str, Any], table_pref
         assert [e.offset for e in events] == [0, 1, 2, 3]
         assert [e.data for e in events][-1] == {"message": "hi"}
 
+        counter.reset()
         updated = await store.update_session(session.id, {"title": "renamed"})
+        # The store reads the session, then updates it by id: the write needs no read.
+        assert counter.statements == 2
         assert updated.title == "renamed"
         assert (await store.read_session(session.id)).title == "renamed"
 
@@ -60,7 +63,12 @@ async def test_sessions_and_events(connection_params: dict[str, Any], table_pref
 
         await store.delete_event(events[0].id)
         assert [e.offset for e in await store.list_events(session.id)] == [1, 2, 3]
+
+        counter.reset()
         await store.delete_session(session.id)
+        # One find for the session's events, then one statement per delete: each document
+        # was just read, so each guarded delete by id goes out directly.
+        assert counter.statements == 1 + 4 + 1
         assert [s.id for s in (await store.list_sessions()).items] == [other.id]
 
     # A restart sees the same state.
