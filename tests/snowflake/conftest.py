@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from recording_logger import RecordingLogger
+from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
 

@@ -12,7 +12,7 @@ import snowflake.connector
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from parlant.adapters.db.snowflake_db import _load_connection_params_from_env
-from recording_logger import RecordingLogger
+from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import (
     RetryPolicy,

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import snowflake.connector
-from connection_wrappers import FaultPlan, faulty_factory
 from parlant.adapters.db.transient import TransientDocumentDatabase
 from parlant.core.persistence.common import ObjectId
 from parlant.core.persistence.document_database import BaseDocument, DocumentCollection
-from recording_logger import RecordingLogger
+from snowflake_connection_faults import FaultPlan, faulty_factory
+from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import (
     RetryPolicy,

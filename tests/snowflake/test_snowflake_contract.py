@@ -17,7 +17,7 @@ from parlant.core.persistence.document_database import (
     DocumentDatabase,
     identity_loader,
 )
-from recording_logger import RecordingLogger
+from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
 

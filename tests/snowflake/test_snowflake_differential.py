@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from parlant.adapters.db.transient import TransientDocumentCollection, TransientDocumentDatabase
 from parlant.core.persistence.common import SortDirection
 from parlant.core.persistence.document_database import BaseDocument, DocumentCollection
-from recording_logger import RecordingLogger
+from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
 

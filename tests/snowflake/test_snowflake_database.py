@@ -27,7 +27,7 @@ from parlant_router.snowflake import (
 
 if TYPE_CHECKING:
     from conftest import OpenDatabase
-    from recording_logger import RecordingLogger
+    from snowflake_test_logger import RecordingLogger
 
 
 def doc(identifier: str, creation_utc: str = "2024", **fields: Any) -> BaseDocument:

@@ -13,7 +13,7 @@ from parlant.core.customers import CustomerDocumentStore, CustomerId
 from parlant.core.persistence.common import MigrationRequired, ServerOutdated
 from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore
 from parlant.core.tags import TagId
-from recording_logger import RecordingLogger
+from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import CountingConnectionFactory, SnowflakeDocumentDatabase
 

@@ -16,7 +16,7 @@ from parlant.core.persistence.document_database import (
     DocumentCollection,
     DocumentDatabase,
 )
-from recording_logger import RecordingLogger
+from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import CountingConnectionFactory, SnowflakeDocumentDatabase
 
