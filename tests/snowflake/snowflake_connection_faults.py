@@ -59,7 +59,8 @@ class FaultPlan:
       statements): the connector then fails with 250002 "Connection is closed".
     - ``drop_after``: the statement runs on the server, then the connection drops before the
       answer arrives (250003): the client cannot know whether it was applied.
-    - ``expire_at``: the session's master token has expired (390114).
+    - ``expire_at``: the session expired: master token (390114) or, with ``expire_errno``
+      390318, the OAuth token (as when SPCS has rotated it).
     - ``lock_queue_full_at``: Snowflake's 000625 lock-queue error.
     """
 
@@ -67,6 +68,7 @@ class FaultPlan:
     drop_after: set[int] = field(default_factory=set)
     expire_at: set[int] = field(default_factory=set)
     lock_queue_full_at: set[int] = field(default_factory=set)
+    expire_errno: int = 390114
     log: StatementLog = field(default_factory=StatementLog)
     connects: list[dict[str, Any]] = field(default_factory=list)
     injected: list[str] = field(default_factory=list)
@@ -88,11 +90,11 @@ class FaultyConnection:
             self._plan.injected.append(f"drop before #{number}")
             self._connection.close()
         if number in self._plan.expire_at:
-            self._plan.injected.append(f"390114 at #{number}")
+            self._plan.injected.append(f"{self._plan.expire_errno} at #{number}")
             self.expired = True
             raise DatabaseError(
                 msg="Authentication token has expired. The user must authenticate again.",
-                errno=390114,
+                errno=self._plan.expire_errno,
                 sqlstate="08001",
             )
         if number in self._plan.lock_queue_full_at:

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 import snowflake.connector
 from parlant.adapters.db.transient import TransientDocumentDatabase
 from parlant.core.persistence.common import ObjectId
@@ -128,8 +129,13 @@ async def test_lock_queue_full_backs_off_on_the_same_connection(
         await database.__aexit__(None, None, None)
 
 
+@pytest.mark.parametrize("errno", [390114, 390318])
 async def test_expired_session_reconnects_with_a_freshly_read_token(
-    connection_params: dict[str, Any], table_prefix: str, logger: RecordingLogger, tmp_path: Path
+    connection_params: dict[str, Any],
+    table_prefix: str,
+    logger: RecordingLogger,
+    tmp_path: Path,
+    errno: int,
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("first-token\n")
@@ -144,7 +150,7 @@ async def test_expired_session_reconnects_with_a_freshly_read_token(
         token_file=token_file,
         session_parameters=connection_params["session_parameters"],
     )
-    plan = FaultPlan()
+    plan = FaultPlan(expire_errno=errno)
     async with SnowflakeDocumentDatabase(
         logger,
         credentials=credentials,
@@ -159,7 +165,7 @@ async def test_expired_session_reconnects_with_a_freshly_read_token(
         plan.expire_at = next_statement(plan)
         assert await docs.find_one({}) == doc("a")
 
-    assert kinds(plan) == ["390114 at"]
+    assert kinds(plan) == [f"{errno} at"]
     assert [c["token"] for c in plan.connects] == ["first-token", "rotated-token"]
     assert all(c["authenticator"] == "oauth" for c in plan.connects)
 
