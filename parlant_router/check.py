@@ -10,6 +10,7 @@ collection, when there is one. Every failure becomes a one-line reason without s
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 from collections.abc import Iterable
@@ -120,6 +121,17 @@ async def _probe_read(database: DocumentDatabase) -> str:
     return f"connected and read the store's metadata (schema version {version or 'unset'})"
 
 
+def _json_file_creatable(path: Path) -> tuple[bool, str]:
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return False, f"cannot create {path}: {existing} is not a directory"
+    if not os.access(existing, os.W_OK):
+        return False, f"cannot create {path}: {existing} is not writable"
+    return True, f"{path} does not exist yet (the server creates it)"
+
+
 async def _probe(
     route: ResolvedRoute,
     backends: dict[str, Backend | BaseException],
@@ -139,9 +151,9 @@ async def _probe(
     if isinstance(opened, BaseException):
         return ProbeResult(route.store, route.backend_name, False, reason(opened, secret_values))
     if not write and route.json_file is not None and not route.json_file.exists():
-        # Opening would create the file: a read-only probe only says it is not there yet.
-        detail = f"{route.json_file} does not exist yet (the server creates it)"
-        return ProbeResult(route.store, route.backend_name, True, detail)
+        # Opening would create the file: a read-only probe checks where it would go.
+        ok, detail = _json_file_creatable(route.json_file)
+        return ProbeResult(route.store, route.backend_name, ok, detail)
     try:
         database = await opened.database(route)
         done = await (_probe_write(database, route) if write else _probe_read(database))

@@ -33,6 +33,18 @@ async def test_write_probe_leaves_nothing_behind_and_read_probe_writes_nothing(
     assert "does not exist yet" in read_only[1].detail
     assert not files.exists()
 
+    # ... but it does say when the file could not be created.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    blocked = write_config(
+        {
+            "backends": {"files": {"type": "json", "directory": str(blocker / "sub")}},
+            "stores": {"customers": "files"},
+        }
+    )
+    (result,) = await check_stores(blocked, write=False)
+    assert not result.ok and f"{blocker} is not a directory" in result.detail
+
     results = await check_stores(loaded)
     assert [(r.store, r.backend, r.ok) for r in results] == [
         ("sessions", "memory", True),
