@@ -1,0 +1,293 @@
+"""Parlant's SessionDocumentStore with one lock per session instead of one for the store.
+
+Parlant 3.3.2's ``SessionDocumentStore`` guards every method with a single
+``ReaderWriterLock``: a writer (``create_event``, ``update_session``, ...) excludes every
+other call on the store, so concurrent turns of *different* sessions queue behind each other
+whatever the database underneath. What the lock protects is per session: ``create_event``
+reads the session's latest offset and inserts the next one, ``update_session`` and the
+metadata/label methods read the session and write it back. Those read-then-write sequences
+only race with calls on the same session.
+
+``ConcurrentSessionDocumentStore`` keeps Parlant's code and semantics and changes only the
+locking:
+
+- a method scoped to one session takes that session's reader-writer lock, in the mode Parlant
+  used (reader or writer), so calls on one session exclude each other exactly as before and
+  calls on different sessions run in parallel;
+- ``create_session`` writes a session nobody can know yet, so it needs no session lock;
+- ``list_sessions`` (reads across sessions) and ``delete_event`` (names an event, not its
+  session) take the whole store exclusively: they wait for every call in flight and hold off
+  new ones, which is at least as strict as Parlant's store-wide lock was for them.
+
+Every session-scoped call also holds the store lock's shared side, which is what lets the
+exclusive calls wait for them. Locks are always taken store first, then session, so no two
+calls can wait on each other. A session's lock lives only while a call holds or waits for it.
+
+Each public method of the base class that takes ``self._lock`` is overridden here; the base's
+lock is replaced by one that is a no-op inside those overrides. Should a future Parlant add a
+locked method this class does not override, that method takes the store exclusively (correct,
+only slower), and ``tests/stores`` fails until it is covered.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+
+import aiorwlock
+from parlant.core.agents import AgentId
+from parlant.core.async_utils import ReaderWriterLock
+from parlant.core.common import JSONSerializable
+from parlant.core.customers import CustomerId
+from parlant.core.persistence.common import Cursor, SortDirection
+from parlant.core.persistence.document_database import DocumentDatabase
+from parlant.core.sessions import (
+    Event,
+    EventId,
+    EventKind,
+    EventSource,
+    EventUpdateParams,
+    Session,
+    SessionDocumentStore,
+    SessionId,
+    SessionListing,
+    SessionMode,
+    SessionUpdateParams,
+)
+from typing_extensions import override
+
+#: Set while one of the overrides below holds the locks the base method needs.
+_LOCKED_BY_OVERRIDE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "parlant_router_session_store_locked", default=False
+)
+
+#: The methods of ``SessionDocumentStore`` (Parlant 3.3.2) that take ``self._lock``, and the
+#: scope this class locks them with. Tests compare it with the base class's source.
+LOCK_SCOPES: Mapping[str, str] = {
+    "create_session": "store (shared): the new session's id is not known to anyone yet",
+    "delete_session": "session (writer)",
+    "read_session": "session (reader)",
+    "update_session": "session (writer)",
+    "list_sessions": "store (exclusive): reads across sessions",
+    "set_metadata": "session (writer)",
+    "unset_metadata": "session (writer)",
+    "upsert_labels": "session (writer)",
+    "remove_labels": "session (writer)",
+    "create_event": "session (writer)",
+    "read_event": "session (reader)",
+    "delete_event": "store (exclusive): the event's session is not named",
+    "list_events": "session (reader)",
+    "update_event": "session (writer)",
+}
+
+
+class _StoreLockStandIn(ReaderWriterLock):
+    """Replaces the base class's store lock.
+
+    Inside an override of this module the locks are already held, so it does nothing; a
+    locked base method that is not overridden gets the whole store exclusively instead.
+    """
+
+    def __init__(self, exclusive: aiorwlock.RWLock) -> None:
+        # The base __init__ would build an unused aiorwlock; this lock is the store's own.
+        self._exclusive = exclusive
+
+    @property
+    def reader_lock(self) -> AbstractAsyncContextManager[None]:
+        return self._enter()
+
+    @property
+    def writer_lock(self) -> AbstractAsyncContextManager[None]:
+        return self._enter()
+
+    @asynccontextmanager
+    async def _enter(self) -> AsyncIterator[None]:
+        if _LOCKED_BY_OVERRIDE.get():
+            yield
+            return
+        async with self._exclusive.writer:
+            yield
+
+
+class _SessionLocks:
+    """One ``aiorwlock.RWLock`` per session id, created on demand, dropped when unused."""
+
+    def __init__(self) -> None:
+        self._locks: dict[SessionId, tuple[aiorwlock.RWLock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, session_id: SessionId, *, write: bool) -> AsyncIterator[None]:
+        lock, users = self._locks.get(session_id, (None, 0))
+        if lock is None:
+            lock = aiorwlock.RWLock()
+        # Counted before waiting, so that a lock someone waits for is never dropped.
+        self._locks[session_id] = (lock, users + 1)
+        try:
+            async with lock.writer if write else lock.reader:
+                yield
+        finally:
+            current, users = self._locks[session_id]
+            if users == 1:
+                del self._locks[session_id]
+            else:
+                self._locks[session_id] = (current, users - 1)
+
+
+class ConcurrentSessionDocumentStore(SessionDocumentStore):
+    """``SessionDocumentStore`` locking per session; see the module docstring.
+
+    A drop-in: same constructor, same documents and tables, same answers.
+    """
+
+    def __init__(self, database: DocumentDatabase, allow_migration: bool = False) -> None:
+        super().__init__(database, allow_migration)
+        self._store_lock = aiorwlock.RWLock()
+        self._session_locks = _SessionLocks()
+        self._lock = _StoreLockStandIn(self._store_lock)
+
+    @property
+    def locked_sessions(self) -> int:
+        """Sessions whose lock is held or awaited right now (the registry's size)."""
+        return len(self._session_locks)
+
+    @asynccontextmanager
+    async def _session(self, session_id: SessionId, *, write: bool) -> AsyncIterator[None]:
+        async with self._store_lock.reader, self._session_locks.hold(session_id, write=write):
+            token = _LOCKED_BY_OVERRIDE.set(True)
+            try:
+                yield
+            finally:
+                _LOCKED_BY_OVERRIDE.reset(token)
+
+    @asynccontextmanager
+    async def _store(self, *, exclusive: bool) -> AsyncIterator[None]:
+        async with self._store_lock.writer if exclusive else self._store_lock.reader:
+            token = _LOCKED_BY_OVERRIDE.set(True)
+            try:
+                yield
+            finally:
+                _LOCKED_BY_OVERRIDE.reset(token)
+
+    @override
+    async def create_session(
+        self,
+        customer_id: CustomerId,
+        agent_id: AgentId,
+        creation_utc: datetime | None = None,
+        title: str | None = None,
+        mode: SessionMode | None = None,
+        metadata: Mapping[str, JSONSerializable] = {},
+        labels: set[str] | None = None,
+    ) -> Session:
+        async with self._store(exclusive=False):
+            return await super().create_session(
+                customer_id, agent_id, creation_utc, title, mode, metadata, labels
+            )
+
+    @override
+    async def delete_session(self, session_id: SessionId) -> None:
+        async with self._session(session_id, write=True):
+            await super().delete_session(session_id)
+
+    @override
+    async def read_session(self, session_id: SessionId) -> Session:
+        async with self._session(session_id, write=False):
+            return await super().read_session(session_id)
+
+    @override
+    async def update_session(self, session_id: SessionId, params: SessionUpdateParams) -> Session:
+        async with self._session(session_id, write=True):
+            return await super().update_session(session_id, params)
+
+    @override
+    async def list_sessions(
+        self,
+        agent_id: AgentId | None = None,
+        customer_id: CustomerId | None = None,
+        limit: int | None = None,
+        cursor: Cursor | None = None,
+        sort_direction: SortDirection | None = None,
+        labels: set[str] | None = None,
+    ) -> SessionListing:
+        async with self._store(exclusive=True):
+            return await super().list_sessions(
+                agent_id, customer_id, limit, cursor, sort_direction, labels
+            )
+
+    @override
+    async def set_metadata(
+        self, session_id: SessionId, key: str, value: JSONSerializable
+    ) -> Session:
+        async with self._session(session_id, write=True):
+            return await super().set_metadata(session_id, key, value)
+
+    @override
+    async def unset_metadata(self, session_id: SessionId, key: str) -> Session:
+        async with self._session(session_id, write=True):
+            return await super().unset_metadata(session_id, key)
+
+    @override
+    async def upsert_labels(self, session_id: SessionId, labels: set[str]) -> Session:
+        async with self._session(session_id, write=True):
+            return await super().upsert_labels(session_id, labels)
+
+    @override
+    async def remove_labels(self, session_id: SessionId, labels: set[str]) -> Session:
+        async with self._session(session_id, write=True):
+            return await super().remove_labels(session_id, labels)
+
+    @override
+    async def create_event(
+        self,
+        session_id: SessionId,
+        source: EventSource,
+        kind: EventKind,
+        trace_id: str,
+        data: JSONSerializable,
+        metadata: Mapping[str, JSONSerializable] = {},
+        creation_utc: datetime | None = None,
+    ) -> Event:
+        async with self._session(session_id, write=True):
+            return await super().create_event(
+                session_id, source, kind, trace_id, data, metadata, creation_utc
+            )
+
+    @override
+    async def read_event(self, session_id: SessionId, event_id: EventId) -> Event:
+        async with self._session(session_id, write=False):
+            return await super().read_event(session_id, event_id)
+
+    @override
+    async def delete_event(self, event_id: EventId) -> None:
+        async with self._store(exclusive=True):
+            await super().delete_event(event_id)
+
+    @override
+    async def list_events(
+        self,
+        session_id: SessionId,
+        source: EventSource | None = None,
+        trace_id: str | None = None,
+        kinds: Sequence[EventKind] = [],
+        min_offset: int | None = None,
+        exclude_deleted: bool = True,
+    ) -> Sequence[Event]:
+        async with self._session(session_id, write=False):
+            return await super().list_events(
+                session_id, source, trace_id, kinds, min_offset, exclude_deleted
+            )
+
+    @override
+    async def update_event(
+        self, session_id: SessionId, event_id: EventId, params: EventUpdateParams
+    ) -> Event:
+        async with self._session(session_id, write=True):
+            return await super().update_event(session_id, event_id, params)
+
+
+__all__ = ["LOCK_SCOPES", "ConcurrentSessionDocumentStore"]
