@@ -170,7 +170,11 @@ class Router:
         from parlant_router.nlp import resolve_nlp_service
 
         if NLPService not in c.defined_types:
-            c[NLPService] = resolve_nlp_service(self.loaded.config.server.nlp)(c)  # type: ignore[type-abstract]
+            try:
+                factory = resolve_nlp_service(self.loaded.config.server.nlp)
+            except ValueError as error:
+                raise RouterError(f"server.nlp: {error}") from None
+            c[NLPService] = factory(c)  # type: ignore[type-abstract]
 
     async def _build_store(self, c: Container, route: ResolvedRoute, backend: Backend) -> Any:
         from parlant.core.common import IdGenerator

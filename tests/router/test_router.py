@@ -411,7 +411,6 @@ async def test_durable_vectors_keep_journeys_findable_across_a_restart(
     tmp_path: Path, write_config: Any, routed: Any
 ) -> None:
     # Documents in JSON, vectors in Parlant's qdrant adapter (local, on disk): both durable.
-    pytest.importorskip("qdrant_client", reason="vector: qdrant needs parlant[qdrant]")
     from parlant.core.journeys import JourneyStore
 
     loaded = write_config(
