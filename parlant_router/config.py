@@ -34,7 +34,9 @@ _TABLE_PREFIX_RE = re.compile(TABLE_PREFIX_PATTERN)
 _FACTORY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
 _FACTORY_RE = re.compile(_FACTORY_PATTERN)
 
-SECRET_KEYS: frozenset[str] = frozenset({"password", "token", "private_key_passphrase", "url"})
+SECRET_KEYS: frozenset[str] = frozenset(
+    {"password", "token", "private_key_passphrase", "programmatic_access_token", "url"}
+)
 """Keys whose values are secrets: never printed, logged or put in an error."""
 
 TABLE_BACKEND_TYPES: frozenset[str] = frozenset({"snowflake", "mongodb"})
@@ -172,7 +174,14 @@ class ServerConfig(_Model):
 
 
 SnowflakeAuthMethod = Literal[
-    "password", "token", "token_file", "private_key_file", "connection_name", "emulator", "env"
+    "password",
+    "token",
+    "token_file",
+    "private_key_file",
+    "programmatic_access_token",
+    "connection_name",
+    "emulator",
+    "env",
 ]
 
 
@@ -191,6 +200,7 @@ class SnowflakeBackend(_Model):
         "token",
         "token_file",
         "private_key_file",
+        "programmatic_access_token",
         "connection_name",
         "emulator",
     )
@@ -199,6 +209,8 @@ class SnowflakeBackend(_Model):
         "account",
         "user",
         "host",
+        "port",
+        "protocol",
         "authenticator",
         "warehouse",
         "database",
@@ -206,6 +218,8 @@ class SnowflakeBackend(_Model):
         "role",
         "query_tag",
         "session_parameters",
+        "connections_file",
+        "options",
     )
 
     type: Literal["snowflake"] = Field(description="Backend type.")
@@ -213,6 +227,12 @@ class SnowflakeBackend(_Model):
     user: str | None = Field(default=None, description="User to authenticate as.")
     host: str | None = Field(
         default=None, description="Host name, when it is not derived from account."
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port, when it is not the default 443."
+    )
+    protocol: Literal["https", "http"] | None = Field(
+        default=None, description="Protocol, when it is not the default https."
     )
     authenticator: str | None = Field(
         default=None,
@@ -232,6 +252,10 @@ class SnowflakeBackend(_Model):
     connection_name: str | None = Field(
         default=None, description="Authentication: a named connection from connections.toml."
     )
+    connections_file: Path | None = Field(
+        default=None,
+        description="connections.toml to read connection_name from (default: the connector's).",
+    )
     password: SecretStr | None = Field(
         default=None, description="Authentication: password (secret)."
     )
@@ -248,8 +272,18 @@ class SnowflakeBackend(_Model):
     private_key_passphrase: SecretStr | None = Field(
         default=None, description="Passphrase of private_key_file (secret)."
     )
+    programmatic_access_token: SecretStr | None = Field(
+        default=None, description="Authentication: a programmatic access token (secret)."
+    )
     session_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Snowflake session parameters set on connect."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Other snowflake.connector.connect arguments (login_timeout, "
+            "client_session_keep_alive, ...); not for secrets or keys that have a field here."
+        ),
     )
     emulator: Path | None = Field(
         default=None,
@@ -263,7 +297,7 @@ class SnowflakeBackend(_Model):
         default="standard", description="Kind of table created for new collections."
     )
 
-    @field_validator("token_file", "private_key_file", "emulator")
+    @field_validator("token_file", "private_key_file", "connections_file", "emulator")
     @classmethod
     def _resolve_paths(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return _resolve_path(value, info)
@@ -286,6 +320,14 @@ class SnowflakeBackend(_Model):
                 f"{chosen[0]!r} and {chosen[1]!r} are both set: choose one authentication method",
                 conflicts=[(chosen[0],)],
             )
+        named = {field.alias or name for name, field in type(self).model_fields.items()}
+        for key in self.options:
+            if key in named or key == "private_key":
+                raise ConfigIssue(
+                    ("options", key),
+                    f"{key!r} has its own key (or is a secret): set it there, not in options",
+                    at_key=True,
+                )
         if self.private_key_passphrase is not None and self.private_key_file is None:
             raise ConfigIssue(
                 ("private_key_passphrase",), "needs 'private_key_file' (key-pair authentication)"
@@ -307,6 +349,7 @@ class SnowflakeBackend(_Model):
             "token": ("account",),
             "token_file": ("account",),
             "private_key_file": ("account", "user"),
+            "programmatic_access_token": ("account", "user"),
         }
         for key in needs.get(self.auth_method, ()):
             if getattr(self, key) is None:

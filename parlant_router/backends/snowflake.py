@@ -33,6 +33,8 @@ def credentials_for(config: SnowflakeBackendConfig) -> SnowflakeCredentials:
         account=config.account,
         user=config.user,
         host=config.host,
+        port=config.port,
+        protocol=config.protocol,
         authenticator=config.authenticator,
         warehouse=config.warehouse,
         database=config.database,
@@ -40,6 +42,7 @@ def credentials_for(config: SnowflakeBackendConfig) -> SnowflakeCredentials:
         role=config.role,
         query_tag=config.query_tag,
         connection_name=config.connection_name,
+        connections_file=config.connections_file,
         password=config.password.get_secret_value() if config.password else None,
         token=config.token.get_secret_value() if config.token else None,
         token_file=config.token_file,
@@ -49,7 +52,13 @@ def credentials_for(config: SnowflakeBackendConfig) -> SnowflakeCredentials:
             if config.private_key_passphrase
             else None
         ),
+        programmatic_access_token=(
+            config.programmatic_access_token.get_secret_value()
+            if config.programmatic_access_token
+            else None
+        ),
         session_parameters=dict(config.session_parameters),
+        options=dict(config.options),
     )
 
 

@@ -127,3 +127,38 @@ def test_literal_secret_in_an_environment_block_not_in_repr(write: WriteFile) ->
     loaded = load_config("parlant.yaml")
     assert loaded.config.environments["prod"]["backends"]["w"]["password"] == PASSWORD
     assert_clean(repr(loaded))
+
+
+def test_programmatic_access_token_is_a_masked_auth_choice(write: WriteFile) -> None:
+    from parlant_router.backends.snowflake import credentials_for
+
+    write(
+        "parlant.yaml",
+        "version: 1\nbackends:\n  w:\n    type: snowflake\n    account: acc\n    user: u\n"
+        "    programmatic_access_token: ${SF_TOKEN}\n    options: {login_timeout: 7}\n"
+        "stores:\n  sessions: w\n",
+    )
+    loaded = load_config("parlant.yaml")
+    backend = loaded.config.backends["w"]
+    assert backend.auth_method == "programmatic_access_token"  # type: ignore[union-attr]
+    assert_clean(repr(loaded))
+    credentials = credentials_for(backend)  # type: ignore[arg-type]
+    assert_clean(repr(credentials))
+    kwargs = credentials.to_connect_kwargs()
+    assert kwargs["token"] == TOKEN
+    assert kwargs["login_timeout"] == 7
+
+
+def test_a_secret_in_options_is_refused_without_echoing_it(write: WriteFile) -> None:
+    write(
+        "parlant.yaml",
+        "version: 1\nbackends:\n  w:\n    type: snowflake\n    account: acc\n    user: u\n"
+        "    password: ${SF_PASSWORD}\n    options:\n      token: ${SF_TOKEN}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config("parlant.yaml")
+    assert str(caught.value) == (
+        "parlant.yaml:9:7: backends.w.options.token: 'token' has its own key (or is a secret): "
+        "set it there, not in options"
+    )
+    assert_clean(str(caught.value))
