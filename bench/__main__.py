@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--migration-docs", type=int, help="migrating documents (ours)")
     parser.add_argument("--upstream-migration-docs", type=int, help="migrating docs (upstream)")
     parser.add_argument("--pool-size", type=int, help="our adapter's pool size")
+    parser.add_argument(
+        "--no-session-locks",
+        dest="session_locks",
+        action="store_false",
+        default=None,
+        help="skip ours' concurrency runs with ConcurrentSessionDocumentStore",
+    )
     return parser
 
 
@@ -87,6 +94,7 @@ def parameters_from(args: argparse.Namespace) -> Parameters:
         "migration_documents": args.migration_docs,
         "upstream_migration_documents": args.upstream_migration_docs,
         "pool_size": args.pool_size,
+        "session_locks": args.session_locks,
     }
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 

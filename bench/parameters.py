@@ -31,6 +31,8 @@ class Parameters:
     """Upstream migrates one UPDATE per document; 10,000 of them would take minutes."""
     pool_size: int | None = None
     """Our adapter's pool size (None: its default)."""
+    session_locks: bool = True
+    """Also run ours' concurrent turns with parlant_router's ConcurrentSessionDocumentStore."""
 
     def turns_at(self, latency_ms: float) -> int:
         """Turns per session at ``latency_ms``."""

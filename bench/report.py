@@ -251,6 +251,21 @@ def findings(results: RunResults) -> list[str]:
             "insert) could raise it."
         )
     ours = results.adapters.get(OURS)
+    upstream_turns = (
+        results.adapters[UPSTREAM].concurrent_turns if UPSTREAM in results.adapters else []
+    )
+    if ours is not None and ours.session_lock_turns:
+        figures = ", ".join(
+            f"C={f.concurrency}: {f.per_second:.2f} turns/s "
+            f"({_ratio(f.per_second, _rate(upstream_turns, f.concurrency))} upstream)"
+            for f in ours.session_lock_turns
+        )
+        out.append(
+            "**Per-session locks**: with parlant_router's ConcurrentSessionDocumentStore "
+            "(Parlant's session store locking each session instead of the whole store) ours "
+            f"runs {figures}; turns of different sessions then only share the adapter's pool "
+            "and the emulator."
+        )
     if ours is not None:
         out.append(
             "**Reads** take the store's reader lock, so they run in parallel up to the "
@@ -405,6 +420,7 @@ def render(results: RunResults, *, command: str) -> str:
         "turns/s",
         {n: results.adapters[n].concurrent_turns for n in names},
         p,
+        ours.session_lock_turns if ours is not None else (),
     )
     out += _rate_section(
         "Concurrent reads",
@@ -525,20 +541,38 @@ def _rate_section(
     unit: str,
     figures: dict[str, list[RateFigure]],
     p: Parameters,
+    session_locks: Sequence[RateFigure] = (),
 ) -> list[str]:
     names = list(figures)
+    both = len(names) == 2
     rows: list[list[str]] = []
     for concurrency in p.concurrency:
         row = [str(concurrency)]
         rates = {n: _rate(figures[n], concurrency) for n in names}
         row += [_fmt(rates[n]) for n in names]
-        if len(names) == 2:
+        if both:
             row.append(_ratio(rates[OURS], rates[UPSTREAM]))
+        if session_locks:
+            locked = _rate(session_locks, concurrency)
+            row.append(_fmt(locked))
+            if UPSTREAM in rates:
+                row.append(_ratio(locked, rates[UPSTREAM]))
         rows.append(row)
-    header = ["C", *[f"{n} {unit}" for n in names]] + (
-        ["ours / upstream"] if len(names) == 2 else []
-    )
-    return [f"## {title}", "", caption, "", *_table(header, rows), ""]
+    header = ["C", *[f"{n} {unit}" for n in names]] + (["ours / upstream"] if both else [])
+    if session_locks:
+        header.append(f"ours, per-session locks {unit}")
+        if UPSTREAM in names:
+            header.append("that / upstream")
+    text = [f"## {title}", "", caption, ""]
+    if session_locks:
+        text += [
+            "The last columns run ours under `parlant_router.session_store."
+            "ConcurrentSessionDocumentStore` (Parlant's session store with one lock per "
+            "session instead of one per store; C > 1 only), for comparison; the targets are "
+            "judged on Parlant's own `SessionDocumentStore`.",
+            "",
+        ]
+    return [*text, *_table(header, rows), ""]
 
 
 def _append_section(results: RunResults, names: Sequence[str]) -> list[str]:

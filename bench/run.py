@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from bench.adapters import Adapter
+from bench.adapters import OURS, Adapter
 from bench.parameters import Parameters
 from bench.seed import Seeder
 from bench.server import running_emulator
@@ -39,6 +39,8 @@ class AdapterResults:
     concurrent_reads: list[RateFigure] = field(default_factory=list)
     appends: list[AppendFigure] = field(default_factory=list)
     migrations: list[MigrationFigure] = field(default_factory=list)
+    session_lock_turns: list[RateFigure] = field(default_factory=list)
+    """Concurrent turns with ConcurrentSessionDocumentStore (ours only, C > 1)."""
     connections: int = 0
 
 
@@ -51,6 +53,40 @@ class RunResults:
     started: datetime
     seconds: float
     adapters: dict[str, AdapterResults]
+
+
+async def _session_lock_variant(
+    parameters: Parameters,
+    sequence: TurnSequence,
+    seeder: Seeder,
+    adapters: Sequence[Adapter],
+    results: dict[str, AdapterResults],
+    step: Callable[[str, Adapter, Awaitable[RateFigure]], Awaitable[RateFigure]],
+) -> None:
+    """Ours' concurrent turns under parlant_router's per-session locking.
+
+    Reads are not repeated: both stores let readers of different sessions run together.
+    """
+    from parlant_router.session_store import ConcurrentSessionDocumentStore
+
+    for adapter in adapters:
+        if adapter.name != OURS:
+            continue
+        for concurrency in (c for c in parameters.concurrency if c > 1):
+            results[OURS].session_lock_turns.append(
+                await step(
+                    f"concurrent turns C={concurrency}, per-session locks",
+                    adapter,
+                    measure_concurrent_turns(
+                        adapter,
+                        sequence,
+                        concurrency=concurrency,
+                        latency_ms=parameters.concurrency_latency_ms,
+                        window_seconds=parameters.turn_window_seconds,
+                        session_store=ConcurrentSessionDocumentStore,
+                    ),
+                )
+            )
 
 
 def _log(message: str) -> None:
@@ -121,6 +157,8 @@ async def run(
                             ),
                         )
                     )
+            if parameters.session_locks:
+                await _session_lock_variant(parameters, sequence, seeder, adapters, results, step)
             for adapter in adapters:
                 results[adapter.name].appends = await step(
                     "appends",

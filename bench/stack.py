@@ -152,8 +152,15 @@ class Stack:
 
 
 @asynccontextmanager
-async def open_stack(adapter: Adapter, prefix: str) -> AsyncIterator[Stack]:
-    """Open the three stores on ``adapter``, tables named ``<prefix><STORE>_<COLLECTION>``."""
+async def open_stack(
+    adapter: Adapter,
+    prefix: str,
+    session_store: type[SessionDocumentStore] = SessionDocumentStore,
+) -> AsyncIterator[Stack]:
+    """Open the three stores on ``adapter``, tables named ``<prefix><STORE>_<COLLECTION>``.
+
+    ``session_store`` may be a SessionDocumentStore subclass (same tables, other locking).
+    """
     calls = CollectionCalls()
     async with AsyncExitStack() as exits:
 
@@ -165,7 +172,7 @@ async def open_stack(adapter: Adapter, prefix: str) -> AsyncIterator[Stack]:
 
         ids = IdGenerator()
         sessions = await exits.enter_async_context(
-            SessionDocumentStore(await database("sessions"), allow_migration=True)
+            session_store(await database("sessions"), allow_migration=True)
         )
         customers = await exits.enter_async_context(
             CustomerDocumentStore(ids, await database("customers"), allow_migration=True)

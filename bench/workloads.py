@@ -113,6 +113,11 @@ def _prefix(adapter: Adapter, workload: str) -> str:
     return f"BENCH_{adapter.name.upper()}_{workload}_"
 
 
+def _variant(session_store: type[SessionDocumentStore]) -> str:
+    # Tables of their own for a SessionDocumentStore subclass.
+    return "" if session_store is SessionDocumentStore else "_SL"
+
+
 async def _warm_up(stack: Stack, conversations: Sequence[dict[str, str]]) -> None:
     # One concurrent read per session before the clock starts, so that a pool opens its
     # connections (a login each) outside the measured window.
@@ -182,6 +187,7 @@ async def measure_concurrent_turns(
     concurrency: int,
     latency_ms: float,
     window_seconds: float,
+    session_store: type[SessionDocumentStore] = SessionDocumentStore,
 ) -> RateFigure:
     """C sessions each running whole turns back to back for ``window_seconds``.
 
@@ -189,8 +195,8 @@ async def measure_concurrent_turns(
     window that ends mid-turn neither loses nor inflates work; calls still in flight when
     the window closes finish afterwards but do not count.
     """
-    prefix = _prefix(adapter, f"C{concurrency}")
-    async with open_stack(adapter, prefix) as stack:
+    prefix = _prefix(adapter, f"C{concurrency}{_variant(session_store)}")
+    async with open_stack(adapter, prefix, session_store) as stack:
         adapter.meter.latency_ms = 0
         conversations = [await _new_session(stack, sequence) for _ in range(concurrency)]
         await _warm_up(stack, conversations)

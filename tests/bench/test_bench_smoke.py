@@ -79,6 +79,8 @@ def test_other_workloads_did_work(results: RunResults) -> None:
             assert migration.statements > 0
             assert migration.migrated == migration.documents
         assert adapter.connections > 0
+    assert [f.concurrency for f in results.adapters[OURS].session_lock_turns] == [2]
+    assert not results.adapters[UPSTREAM].session_lock_turns
     documents = {m.documents for m in results.adapters[OURS].migrations}
     assert documents == {10, 30}
     assert {m.documents for m in results.adapters[UPSTREAM].migrations} == {10}
