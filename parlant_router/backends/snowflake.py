@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from parlant_router.config import SnowflakeBackend as SnowflakeBackendConfig
     from parlant_router.routes import ResolvedRoute
+    from parlant_router.snowflake import SnowflakeDocumentDatabase
     from parlant_router.snowflake.credentials import SnowflakeCredentials
 
 
@@ -67,6 +68,7 @@ class SnowflakeBackend(Backend):
 
     _emulator_params: dict[str, Any] | None = None
     _credentials: SnowflakeCredentials | None = None
+    _connections: SnowflakeDocumentDatabase | None = None
 
     @property
     def _config(self) -> SnowflakeBackendConfig:
@@ -79,6 +81,7 @@ class SnowflakeBackend(Backend):
                 self._credentials = credentials_for(config)
             except SnowflakeBackendError as error:
                 raise RouterError(f"backends.{self.name}: {error}") from None
+            await self._open_connections()
             return
 
         from parlant_router.snowflake import SnowflakeEmulator
@@ -105,19 +108,30 @@ class SnowflakeBackend(Backend):
             f"127.0.0.1:{params['port']}, data in {emulator.directory}), "
             "NOT a Snowflake account"
         )
+        await self._open_connections()
 
-    async def database(self, route: ResolvedRoute) -> DocumentDatabase:
+    async def _open_connections(self) -> None:
+        # One pool per backend: every routed store's database is a table-prefix view of
+        # this one (`with_table_prefix`), so pool_size bounds the backend's connections.
         from parlant_router.snowflake import SnowflakeDocumentDatabase
 
         config = self._config
-        database = SnowflakeDocumentDatabase(
+        connections = SnowflakeDocumentDatabase(
             self.context.logger,
             connection_params=self._emulator_params,
-            table_prefix=route.table_prefix,
             credentials=self._credentials,
             pool_size=config.pool_size,
             table_type=config.table_type,
         )
+        try:
+            self._connections = await self.context.stack.enter_async_context(connections)
+        except SnowflakeBackendError as error:
+            raise RouterError(f"backends.{self.name}: {error}") from None
+
+    async def database(self, route: ResolvedRoute) -> DocumentDatabase:
+        assert self._connections is not None, "open() first"
+        prefix = route.table_prefix or self._connections.table_prefix
+        database = self._connections.with_table_prefix(prefix)
         try:
             entered: DocumentDatabase = await self.context.stack.enter_async_context(database)
         except SnowflakeBackendError as error:

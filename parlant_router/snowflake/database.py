@@ -10,6 +10,7 @@ transient failures are retried; migrations write in batches.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
@@ -103,11 +104,30 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         self.table_prefix = sanitize_identifier(table_prefix) if table_prefix else "PARLANT_"
         self.table_type: TableType = "hybrid" if table_type == "hybrid" else "standard"
         self._pool = ConnectionPool(self._connect, pool_size)
+        self._owns_pool = True
         self._runner = StatementRunner(self._pool, retry or RetryPolicy(), logger)
+        self._forget_collections()
+
+    def _forget_collections(self) -> None:
+        # Everything that depends on the table prefix.
         self._collections: dict[str, SnowflakeDocumentCollection[Any]] = {}
         self._open_locks: dict[str, asyncio.Lock] = {}
         self._catalog: dict[str, set[str]] | None = None
         self._catalog_lock: asyncio.Lock | None = None
+
+    def with_table_prefix(self, table_prefix: str) -> SnowflakeDocumentDatabase:
+        """A database with its own table prefix on this one's connections.
+
+        It shares the pool, the retry policy and the statement counter, so every store
+        routed to one Snowflake backend draws on one set of connections. Leaving its
+        context does not close them: they belong to this database, which must stay open
+        at least as long.
+        """
+        sibling = copy.copy(self)
+        sibling.table_prefix = sanitize_identifier(table_prefix)
+        sibling._owns_pool = False
+        sibling._forget_collections()
+        return sibling
 
     @property
     def statements_sent(self) -> int:
@@ -149,8 +169,9 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        await self._pool.close()
-        self._runner.close()
+        if self._owns_pool:
+            await self._pool.close()
+            self._runner.close()
         return False
 
     async def create_collection(

@@ -296,6 +296,42 @@ async def test_startup_code_creating_entities_again_is_idempotent(
         assert len(await c[AgentStore].list_agents()) == 2
 
 
+async def test_stores_on_one_snowflake_backend_share_its_connection_pool(
+    tmp_path: Path, write_config: Any, routed: Any
+) -> None:
+    # Seven stores (opened concurrently) on a backend of pool_size 2: the emulator sees at
+    # most 2 logged-in sessions. With a pool per store it would see at least seven.
+    import fakesnow.server
+    from parlant.core.sessions import SessionStore
+
+    loaded = write_config(
+        {
+            "backends": {
+                "wh": {"type": "snowflake", "emulator": str(tmp_path / "sf"), "pool_size": 2}
+            },
+            "stores": {
+                name: "wh"
+                for name in (
+                    "sessions",
+                    "customers",
+                    "context_variables",
+                    "agents",
+                    "tags",
+                    "guidelines",
+                    "relationships",
+                )
+            },
+        }
+    )
+    before = set(fakesnow.server.sessions)
+    async with routed(loaded) as (_, c):
+        opened = set(fakesnow.server.sessions) - before
+        assert 1 <= len(opened) <= 2
+        session = await c[SessionStore].create_session(customer_id="c", agent_id="a")
+        assert (await c[SessionStore].read_session(session.id)).id == session.id
+        assert len(set(fakesnow.server.sessions) - before) <= 2
+
+
 async def test_durable_vectors_over_transient_documents_are_refused(
     tmp_path: Path, write_config: Any, routed: Any
 ) -> None:
