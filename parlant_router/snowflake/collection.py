@@ -124,17 +124,22 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             total = int(rows[0][0]) if rows else 0
             return FindResult(items=[], total_count=total, has_more=total > 0, next_cursor=None)
 
-        # The window count runs before LIMIT: the number of matches after the cursor, in the
-        # same statement, without reading a single row more than is returned.
-        sql = (
-            f"SELECT TO_JSON(DATA), COUNT(*) OVER () FROM {self._sql_table} "
-            f"WHERE {condition} ORDER BY {page_order_sql(direction)}"
-        )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if limit is None:
+            # Every match is returned, so the count is the number of rows: no window needed.
+            sql = (
+                f"SELECT TO_JSON(DATA) FROM {self._sql_table} "
+                f"WHERE {condition} ORDER BY {page_order_sql(direction)}"
+            )
+        else:
+            # The window count runs before LIMIT: the number of matches after the cursor, in
+            # the same statement, without reading a single row more than is returned.
+            sql = (
+                f"SELECT TO_JSON(DATA), COUNT(*) OVER () FROM {self._sql_table} "
+                f"WHERE {condition} ORDER BY {page_order_sql(direction)} LIMIT {int(limit)}"
+            )
         rows = await self._run("find", lambda s: s.query(sql, params.values))
         items = [cast(TDocument, self._remember(row[0])) for row in rows]
-        total = int(rows[0][1]) if rows else 0
+        total = len(rows) if limit is None else int(rows[0][1]) if rows else 0
         has_more = limit is not None and total > limit
         next_cursor = None
         if has_more and items:

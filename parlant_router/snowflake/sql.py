@@ -14,14 +14,22 @@ databases), evaluated per leaf:
   ``$nin`` match it, every other operator does not.
 - ``{}`` and ``{"$and": []}`` match everything, ``{"$or": []}`` matches nothing.
 
-Every leaf renders as a two-valued SQL boolean (never NULL), so ``NOT`` and ``OR`` behave.
+The result is a ``WHERE`` condition: TRUE exactly for the matching rows. A leaf outside
+``NOT`` may be NULL where it does not match: built from AND/OR alone, a condition that is TRUE
+with some leaves NULL is TRUE with them FALSE (Kleene logic), and ``WHERE`` drops NULL like
+FALSE. Only the negated leaves (``$ne``, ``$nin``) are made two-valued with ``COALESCE``, so
+``NOT`` behaves. Leaving the others bare keeps the SQL short: the emulator parses and
+rewrites every statement in Python, at a cost that grows with its syntax tree.
 
 Document fields live in the VARIANT column ``DATA``. Comparing VARIANTs directly does not
 order numbers numerically everywhere (the emulator compares their JSON text), and casting a
 VARIANT that holds another type fails, so each field is extracted through its JSON text,
 which both Snowflake and the emulator produce identically: a string's text starts with ``"``,
 a boolean's is ``true``/``false``, a number's parses with ``TRY_TO_DOUBLE``. Numbers compare
-as DOUBLE: integers are exact up to 2**53.
+as DOUBLE: integers are exact up to 2**53. String equality compares JSON texts
+(``TO_JSON(DATA[f]) = TO_JSON(TO_VARIANT(s))``): both sides are rendered by one engine's
+``TO_JSON``, a function of the value that quotes strings and never numbers, so equal texts mean
+equal strings and a number or boolean never equals a string.
 """
 
 from __future__ import annotations
@@ -88,9 +96,15 @@ class _Field:
         )
 
     @property
+    def is_string(self) -> str:
+        """TRUE if the field holds a string, FALSE if something else, NULL if missing."""
+        # STARTSWITH rather than LEFT(..., 1) = '"': the emulator rewrites LEFT into a CASE.
+        return f"STARTSWITH({self.json}, '\"')"
+
+    @property
     def string(self) -> str:
         """The field as VARCHAR if it holds a string, else NULL."""
-        return f"(CASE WHEN LEFT({self.json}, 1) = '\"' THEN {self.path}::STRING END)"
+        return f"(CASE WHEN {self.is_string} THEN {self.path}::STRING END)"
 
     @property
     def is_null(self) -> str:
@@ -175,20 +189,18 @@ class WhereTranslator:
             for value in operand:
                 _check_operand(field, operator, value)
             membership = self._membership(field, list(operand))
-            return membership if operator == "$in" else f"(NOT {membership})"
+            return membership if operator == "$in" else _negation(membership)
         _check_operand(field, operator, operand)
         if operator == "$eq":
-            return self._equals(field, operand)
+            return self._membership(field, [operand])
         if operator == "$ne":
-            return f"(NOT {self._equals(field, operand)})"
+            return _negation(self._membership(field, [operand]))
         if operator in _COMPARISONS:
             return self._compare(field, _COMPARISONS[operator], operand)
         raise SnowflakeOperationError(f"filter on '{field}': unsupported operator '{operator}'")
 
-    def _equals(self, field: str, operand: Any) -> str:
-        return self._membership(field, [operand])
-
     def _membership(self, field: str, values: list[Any]) -> str:
+        """TRUE when the field equals one of ``values``; FALSE or NULL otherwise."""
         if not values:
             return "FALSE"
         strings = [v for v in values if isinstance(v, str)]
@@ -197,19 +209,18 @@ class WhereTranslator:
         column = COLUMNS.get(field)
         if column is not None and not numbers and not has_null:
             # Mirrored string fields compare on their own column (prunable, indexable).
-            bound = ", ".join(self._params.add(v) for v in strings)
-            return f"COALESCE({column} IN ({bound}), FALSE)"
+            return _in(column, [self._params.add(v) for v in strings])
         target = _Field(field, self._params)
         tests: list[str] = []
         if strings:
-            bound = ", ".join(self._params.add(v) for v in strings)
-            tests.append(f"{target.string} IN ({bound})")
+            # JSON text against JSON text: exact for strings, never true for other types.
+            bound = [f"TO_JSON(TO_VARIANT({self._params.add(v)}))" for v in strings]
+            tests.append(_in(target.json, bound))
         if numbers:
-            bound = ", ".join(_bind_number(v, self._params) for v in numbers)
-            tests.append(f"{target.number} IN ({bound})")
+            tests.append(_in(target.number, [_bind_number(v, self._params) for v in numbers]))
         if has_null:
             tests.append(target.is_null)
-        return "COALESCE(" + " OR ".join(tests) + ", FALSE)"
+        return tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
 
     def _compare(self, field: str, sql_operator: str, operand: Any) -> str:
         if operand is None:
@@ -221,7 +232,18 @@ class WhereTranslator:
         else:
             bound = _bind_number(operand, self._params)
             expression = _Field(field, self._params).number
-        return f"COALESCE({expression} {sql_operator} {bound}, FALSE)"
+        return f"({expression} {sql_operator} {bound})"
+
+
+def _in(expression: str, bound: Sequence[str]) -> str:
+    if len(bound) == 1:
+        return f"({expression} = {bound[0]})"
+    return f"({expression} IN ({', '.join(bound)}))"
+
+
+def _negation(condition: str) -> str:
+    # The one place a leaf must be two-valued: NOT NULL would drop a row that should match.
+    return f"(NOT COALESCE({condition}, FALSE))"
 
 
 def _conjunction(parts: Sequence[str]) -> str:
@@ -231,7 +253,7 @@ def _conjunction(parts: Sequence[str]) -> str:
 
 
 def where_sql(where: Where, params: Params) -> str:
-    """The SQL boolean expression for ``where``."""
+    """The ``WHERE`` condition for ``where`` (NULL for some non-matching rows; see above)."""
     return WhereTranslator(params).render(where)
 
 
@@ -264,17 +286,23 @@ def field_order_sql(sort: CollectionSort, params: Params) -> str:
     terms: list[str] = []
     for field, direction in sort:
         way = "DESC" if direction == SortDirection.DESC else "ASC"
+        nulls = "NULLS LAST" if way == "DESC" else "NULLS FIRST"
         column = COLUMNS.get(field)
         if column is not None:
-            nulls = "NULLS LAST" if way == "DESC" else "NULLS FIRST"
             terms.append(f"{column} {way} {nulls}")
             continue
         target = _Field(field, params)
-        rank = (
-            f"(CASE WHEN {target.number} IS NOT NULL THEN 1 "
-            f"WHEN {target.string} IS NOT NULL THEN 2 ELSE 0 END)"
+        # Three keys: strings after everything else; then numbers, after missing/null/other
+        # values (all NULL as numbers, so tied); then the strings among themselves. DESC
+        # reverses each. A string's JSON text never parses as a number, so the groups are
+        # disjoint; a missing field is not a string (COALESCE), so it ties with null.
+        terms.extend(
+            (
+                f"COALESCE({target.is_string}, FALSE) {way}",
+                f"{target.number} {way} {nulls}",
+                f"{target.string} {way}",
+            )
         )
-        terms.extend((f"{rank} {way}", f"{target.number} {way}", f"{target.string} {way}"))
     terms.append(FIRST_ORDER_SQL)
     return ", ".join(terms)
 

@@ -229,3 +229,25 @@ async def test_delete_one(items: DocumentCollection[Item]) -> None:
     none = await items.delete_one({"n": {"$eq": 10}, "name": {"$eq": "nope"}})
     assert none.deleted_count == 0 and none.deleted_document is None
     assert len(list(await items.find({}))) == len(ITEMS) - 1
+
+
+#: Strings whose JSON text needs escaping, or looks like another type's text.
+AWKWARD = ["é", "\x01", '"', "\\", "/", "\u2028", "😀", "a\nb", "", "5", "true", "null", "'"]
+
+
+async def test_string_equality_on_awkward_strings(database: DocumentDatabase) -> None:
+    """String equality compares JSON texts: exact for every string, never equal to a
+    number, boolean or null whose text looks alike; the reference decides."""
+    collection = await database.get_or_create_collection("awkward", Item, identity_loader)
+    values: list[Any] = [*AWKWARD, 5, True, None]
+    for index, value in enumerate(values):
+        document = item(f"w{index:02d}", f"2024-02-{index + 1:02d}", "x", index)
+        await collection.insert_one(cast(Item, {**document, "name": value}))
+    for value in AWKWARD:
+        equal = await collection.find(cast(Where, {"name": {"$eq": value}}))
+        assert ids(equal) == [f"w{values.index(value):02d}"], repr(value)
+        others = await collection.find(cast(Where, {"name": {"$nin": [value, "é"]}}))
+        expected = {f"w{i:02d}" for i, v in enumerate(values) if v not in (value, "é")}
+        assert set(ids(others)) == expected, repr(value)
+    both = await collection.find(cast(Where, {"name": {"$in": ["\\", "5", 5]}}))
+    assert ids(both) == ["w03", "w09", "w13"]
