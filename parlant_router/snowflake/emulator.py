@@ -177,6 +177,10 @@ class SnowflakeEmulator:
 
         # Bound here and handed to uvicorn: no window for another process to take the port.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # asyncio sets TCP_NODELAY only on sockets it creates itself; on this one, Nagle's
+        # algorithm meets the connector's delayed ACK and every answer stalls ~40 ms. Linux
+        # copies the option from the listener to the connections it accepts.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         config = uvicorn.Config(

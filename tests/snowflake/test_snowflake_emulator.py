@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -112,3 +113,19 @@ def test_one_emulator_per_directory_per_process(emulator_directory: Path) -> Non
     # Once stopped, the directory is free again.
     with SnowflakeEmulator(emulator_directory) as kwargs:
         assert _count(kwargs, "INFORMATION_SCHEMA.TABLES") >= 0
+
+
+def test_the_listener_disables_nagle(tmp_path: Path) -> None:
+    """Accepted connections inherit TCP_NODELAY from the listener (Linux), so no answer
+    stalls ~40 ms on Nagle's algorithm meeting the connector's delayed ACK."""
+    emulator = SnowflakeEmulator(tmp_path / "nodelay")
+    emulator.start()
+    try:
+        server = emulator._server  # the uvicorn server the emulator runs
+        assert server is not None
+        listeners = [sock for listener in server.servers for sock in listener.sockets]
+        assert listeners
+        for sock in listeners:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        emulator.stop()
