@@ -5,7 +5,7 @@ with L ms injected per statement (``bench/latency.py``'s StatementMeter).
 Not a test (not collected): the measurement behind docs/concurrency.md. From the repo root:
 
     PYTHONPATH=. .venv/bin/python tests/stores/measure_concurrency.py [--sessions 8]
-        [--latency-ms 80] [--window 12]
+        [--latency-ms 80] [--window 12] [--pool-size 4]
 
 A "turn" here is one loop of create_event, list_events, read_session, update_session, on the
 session's own id; each of C sessions runs turns back to back for the window; turns finishing
@@ -47,6 +47,7 @@ async def measure(
     sessions: int,
     latency_ms: float,
     window: float,
+    pool_size: int,
 ) -> tuple[float, float]:
     """(turns per second, statements per turn) for ``store_type``."""
     meter = StatementMeter()
@@ -56,6 +57,7 @@ async def measure(
             params,
             table_prefix=f"MEASURE_{store_type.__name__.upper()}_",
             connection_factory=meter.connection_factory,
+            pool_size=pool_size,
         ) as database,
         store_type(database, allow_migration=True) as store,
     ):
@@ -89,18 +91,24 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--latency-ms", type=float, default=80.0)
     parser.add_argument("--window", type=float, default=12.0)
+    parser.add_argument("--pool-size", type=int, default=4)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory, SnowflakeEmulator(Path(directory)) as params:
         results = {}
         for store_type in (SessionDocumentStore, ConcurrentSessionDocumentStore):
             results[store_type.__name__] = asyncio.run(
                 measure(
-                    params, store_type, arguments.sessions, arguments.latency_ms, arguments.window
+                    params,
+                    store_type,
+                    arguments.sessions,
+                    arguments.latency_ms,
+                    arguments.window,
+                    arguments.pool_size,
                 )
             )
     print(
         f"C={arguments.sessions} sessions, L={arguments.latency_ms:g} ms, "
-        f"window {arguments.window:g} s, pool 4 (default)"
+        f"window {arguments.window:g} s, pool {arguments.pool_size}"
     )
     for name, (rate, statements) in results.items():
         print(f"{name:<34} {rate:6.2f} turns/s  {statements:5.2f} statements/turn")
