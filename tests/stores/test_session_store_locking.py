@@ -322,3 +322,29 @@ async def test_answers_equal_parlants_store(database: GatedDatabase) -> None:
     async with open_store(database) as store:
         assert await transcript(store, "ours-") == expected
         assert store.locked_sessions == 0  # type: ignore[attr-defined]
+
+
+async def test_a_cancelled_waiter_leaves_no_lock_behind(database: GatedDatabase) -> None:
+    async with open_store(database) as store:
+        session_id = await new_session(store)
+        entered = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hook(collection: str, operation: str, argument: Any) -> None:
+            if collection == "events" and operation == "insert_one":
+                entered.set()
+                await release.wait()
+
+        database.hook = hook
+        writing = asyncio.create_task(append(store, session_id, "x"))
+        await entered.wait()
+        waiting = asyncio.create_task(append(store, session_id, "y"))
+        await asyncio.sleep(0)
+        assert store.locked_sessions == 1  # type: ignore[attr-defined]
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release.set()
+        assert await writing == 0
+        assert store.locked_sessions == 0  # type: ignore[attr-defined]
+        assert await append(store, session_id, "z") == 1
