@@ -303,12 +303,6 @@ def findings(results: RunResults) -> list[str]:
         "size; the large sessions and migrating documents are written in bulk SQL rather "
         "than through the stores."
     )
-    out.append(
-        "**Emulator workaround**: the emulator's listening socket is created without "
-        "TCP_NODELAY, so every response stalled ~40 ms on Nagle's algorithm and delayed ACKs; "
-        "`bench/server.py` sets TCP_NODELAY on the listener before the run (reported to the "
-        "emulator's owner)."
-    )
     return out
 
 
