@@ -185,7 +185,7 @@ class Router:
 
         assert self._stack is not None
         spec = STORES[route.store]
-        implementation = _import(spec.implementation)
+        implementation = _import(spec.built_as or spec.implementation)
         database = await backend.database(route)
         version = getattr(implementation, "VERSION", None)
         if version is not None and backend.durable:

@@ -24,6 +24,9 @@ class StoreSpec:
     """Document collections the implementation opens (a `metadata` collection is added by Parlant)."""
     vector_backed: bool = False
     """True when the store also keeps embeddings in a VectorDatabase."""
+    built_as: str | None = None
+    """`module:Class` the router builds instead of `implementation` (a subclass of it, with
+    the same constructor); it is still registered under `interface` and `implementation`."""
     content_ids: bool = True
     """True when Parlant derives the store's ids from content (IdGenerator checksums), so
     that a restart re-creating the same entity re-creates the same id; False where ids are
@@ -38,6 +41,7 @@ def _spec(
     collections: tuple[str, ...],
     vector_backed: bool = False,
     content_ids: bool = True,
+    built_as: str | None = None,
 ) -> StoreSpec:
     return StoreSpec(
         name=name,
@@ -46,6 +50,7 @@ def _spec(
         collections=collections,
         vector_backed=vector_backed,
         content_ids=content_ids,
+        built_as=built_as,
     )
 
 
@@ -59,6 +64,8 @@ STORES: dict[str, StoreSpec] = {
             "SessionDocumentStore",
             ("sessions", "events"),
             content_ids=False,
+            # Parlant's store with one lock per session instead of one for the whole store.
+            built_as="parlant_router.session_store:ConcurrentSessionDocumentStore",
         ),
         _spec(
             "customers",

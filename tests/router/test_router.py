@@ -182,7 +182,8 @@ async def test_every_store_on_each_backend(
             interface = _cls(spec.interface)
             implementation = _cls(spec.implementation)
             store = c[interface]
-            assert type(store) is implementation, name
+            assert type(store) is _cls(spec.built_as or spec.implementation), name
+            assert isinstance(store, implementation)
             assert c[implementation] is store
             assert router.stores[name] is store
         created = await _populate(c)
@@ -201,6 +202,15 @@ async def test_every_store_on_each_backend(
         assert after == before
     else:
         assert after["agents"] == [] and after["journeys"] == [] and after["events"] == []
+
+
+def test_sessions_are_built_with_per_session_locks() -> None:
+    from parlant.core.sessions import SessionDocumentStore
+
+    from parlant_router.session_store import ConcurrentSessionDocumentStore
+
+    assert _cls(STORES["sessions"].built_as or "") is ConcurrentSessionDocumentStore
+    assert issubclass(ConcurrentSessionDocumentStore, SessionDocumentStore)
 
 
 def _cls(path: str) -> Any:
