@@ -223,10 +223,11 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
 
     def _insert(self, statements: Statements, row: dict[str, Any]) -> None:
         inserted = statements.execute(
+            # A FROM-less SELECT, as upstream inserts: the emulator rewrites it at about two
+            # thirds of the cost of the SELECT ... FROM VALUES form.
             f"INSERT INTO {self._sql_table} (ID, VERSION, CREATION_UTC, DATA) "
-            "SELECT V.ID, V.VERSION, V.CREATION_UTC, PARSE_JSON(V.DATA) FROM VALUES "
-            "(%(id)s, %(version)s, %(creation_utc)s, %(data)s) AS V(ID, VERSION, CREATION_UTC, DATA) "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {self._sql_table} AS E WHERE E.ID = V.ID)",
+            "SELECT %(id)s, %(version)s, %(creation_utc)s, PARSE_JSON(%(data)s) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self._sql_table} WHERE ID = %(id)s)",
             row,
         )
         if inserted:
