@@ -29,7 +29,8 @@ a boolean's is ``true``/``false``, a number's parses with ``TRY_TO_DOUBLE``. Num
 as DOUBLE: integers are exact up to 2**53. String equality compares JSON texts
 (``TO_JSON(DATA[f]) = TO_JSON(TO_VARIANT(s))``): both sides are rendered by one engine's
 ``TO_JSON``, a function of the value that quotes strings and never numbers, so equal texts mean
-equal strings and a number or boolean never equals a string.
+equal strings and a number or boolean never equals a string. A string of letters, digits and
+``_.:@ -`` (ids, names) has no escapes in any JSON writer, so its text ``"s"`` is bound directly.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ COLUMNS: Mapping[str, str] = {"id": "ID", "version": "VERSION", "creation_utc": 
 
 _COMPARISONS: Mapping[str, str] = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _IDENTIFIER_RE = re.compile(r"[^0-9A-Za-z_]")
+#: Strings whose JSON text is ``"<the string>"`` in every JSON writer (no escapes possible).
+_PLAIN_STRING_RE = re.compile(r"[0-9A-Za-z_.:@ -]*")
 
 
 def sanitize_identifier(raw: str) -> str:
@@ -214,13 +217,26 @@ class WhereTranslator:
         tests: list[str] = []
         if strings:
             # JSON text against JSON text: exact for strings, never true for other types.
-            bound = [f"TO_JSON(TO_VARIANT({self._params.add(v)}))" for v in strings]
-            tests.append(_in(target.json, bound))
+            tests.append(_in(target.json, [self._json_text(v) for v in strings]))
         if numbers:
-            tests.append(_in(target.number, [_bind_number(v, self._params) for v in numbers]))
+            # A number equals the field's number; booleans also match JSON true/false (True ==
+            # 1). Spelled as the booleans' texts plus TRY_TO_DOUBLE rather than through
+            # ``_Field.number``'s CASE: the same rows, a smaller statement.
+            doubles = [_bind_number(v, self._params) for v in numbers]
+            tests.append(_in(f"TRY_TO_DOUBLE({target.json})", doubles))
+            texts = [text for value, text in ((1, "'true'"), (0, "'false'")) if value in numbers]
+            if texts:
+                tests.append(_in(target.json, texts))
         if has_null:
             tests.append(target.is_null)
         return tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
+
+    def _json_text(self, value: str) -> str:
+        """``value``'s JSON text as SQL: bound as text when every engine writes it alike."""
+        if _PLAIN_STRING_RE.fullmatch(value):
+            return self._params.add(f'"{value}"')
+        # Anything JSON may escape is rendered by the engine's own TO_JSON.
+        return f"TO_JSON(TO_VARIANT({self._params.add(value)}))"
 
     def _compare(self, field: str, sql_operator: str, operand: Any) -> str:
         if operand is None:
