@@ -99,6 +99,11 @@ class _Field:
         )
 
     @property
+    def plain_number(self) -> str:
+        """The field as DOUBLE if it holds a number; NULL for booleans and everything else."""
+        return f"TRY_TO_DOUBLE({self.json})"
+
+    @property
     def is_string(self) -> str:
         """TRUE if the field holds a string, FALSE if something else, NULL if missing."""
         # STARTSWITH rather than LEFT(..., 1) = '"': the emulator rewrites LEFT into a CASE.
@@ -220,10 +225,10 @@ class WhereTranslator:
             tests.append(_in(target.json, [self._json_text(v) for v in strings]))
         if numbers:
             # A number equals the field's number; booleans also match JSON true/false (True ==
-            # 1). Spelled as the booleans' texts plus TRY_TO_DOUBLE rather than through
-            # ``_Field.number``'s CASE: the same rows, a smaller statement.
+            # 1). Spelled as the booleans' texts plus ``plain_number`` rather than through
+            # ``number``'s CASE: the same rows, a smaller statement.
             doubles = [_bind_number(v, self._params) for v in numbers]
-            tests.append(_in(f"TRY_TO_DOUBLE({target.json})", doubles))
+            tests.append(_in(target.plain_number, doubles))
             texts = [text for value, text in ((1, "'true'"), (0, "'false'")) if value in numbers]
             if texts:
                 tests.append(_in(target.json, texts))

@@ -5,13 +5,16 @@ Not a test (no assertions, not collected): the before/after measurement behind t
 
     .venv/bin/python tests/snowflake/measure_statement_cost.py [--repeat 15] [--sql]
 
-``--sql`` also prints the SQL text of one statement of each call.
+``--sql`` also prints the SQL text of one statement of each call. ``--compare`` instead times
+earlier and current forms of single statements against each other, alternating, over the real
+connector (the "before/after" figures of docs/snowflake.md's statement list).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -19,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import snowflake.connector
 from parlant.core.agents import AgentId
 from parlant.core.customers import CustomerId
 from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore
@@ -71,13 +75,70 @@ async def measure(params: dict[str, Any], repeat: int, show_sql: bool) -> None:
                     print(f"    {len(sql):>5} chars: {sql}")
 
 
+#: (statement, its earlier form, its current form), on table "E" of events.
+_COMPARED = [
+    (
+        "insert_one",
+        'INSERT INTO "E" (ID, VERSION, CREATION_UTC, DATA) SELECT V.ID, V.VERSION, '
+        "V.CREATION_UTC, PARSE_JSON(V.DATA) FROM VALUES (%(id)s, 'v', 'c', %(data)s) "
+        "AS V(ID, VERSION, CREATION_UTC, DATA) "
+        'WHERE NOT EXISTS (SELECT 1 FROM "E" AS E WHERE E.ID = V.ID)',
+        'INSERT INTO "E" (ID, VERSION, CREATION_UTC, DATA) '
+        "SELECT %(id)s, 'v', 'c', PARSE_JSON(%(data)s) "
+        'WHERE NOT EXISTS (SELECT 1 FROM "E" WHERE ID = %(id)s)',
+    ),
+    (
+        "list_events' query",
+        "SELECT TO_JSON(DATA) FROM \"E\" WHERE ((TO_JSON(DATA['session_id']) = "
+        "TO_JSON(TO_VARIANT('s1'))) AND ((CASE TO_JSON(DATA['deleted']) WHEN 'true' THEN 1 "
+        "WHEN 'false' THEN 0 ELSE TRY_TO_DOUBLE(TO_JSON(DATA['deleted'])) END) = 0)) "
+        "ORDER BY CREATION_UTC ASC NULLS FIRST, ID ASC",
+        "SELECT TO_JSON(DATA) FROM \"E\" WHERE ((TO_JSON(DATA['session_id']) = '\"s1\"') AND "
+        "((TRY_TO_DOUBLE(TO_JSON(DATA['deleted'])) = 0) OR (TO_JSON(DATA['deleted']) = 'false'))) "
+        "ORDER BY CREATION_UTC ASC NULLS FIRST, ID ASC",
+    ),
+]
+
+
+def compare(params: dict[str, Any], rounds: int) -> None:
+    """Print the median milliseconds of each earlier and current statement form."""
+    connection = snowflake.connector.connect(**params)
+    cursor = connection.cursor()
+    cursor.execute(
+        'CREATE TABLE "E" (ID STRING, VERSION STRING, CREATION_UTC STRING, DATA VARIANT)'
+    )
+    for index in range(50):
+        document = {"session_id": f"s{index % 2}", "offset": index, "deleted": False}
+        cursor.execute(
+            "INSERT INTO \"E\" SELECT %(id)s, 'v', %(c)s, PARSE_JSON(%(data)s)",
+            {"id": f"e{index}", "c": f"2026-{index:03}", "data": json.dumps(document)},
+        )
+    timings: dict[tuple[str, str], list[float]] = {}
+    for round_number in range(rounds):
+        for name, *forms in _COMPARED:
+            for label, sql in zip(("before", "after"), forms, strict=True):
+                values = {"id": f"n{round_number}{label}", "data": '{"a": 1}'}
+                started = time.perf_counter()
+                cursor.execute(sql, values if "%(" in sql else None)
+                cursor.fetchall()
+                timings.setdefault((name, label), []).append(time.perf_counter() - started)
+    connection.close()
+    for (name, label), durations in timings.items():
+        print(f"{name:<20} {label:<7} {statistics.median(durations) * 1000:6.1f} ms median")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--sql", action="store_true")
+    parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--rounds", type=int, default=60)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory, SnowflakeEmulator(Path(directory)) as params:
-        asyncio.run(measure(params, arguments.repeat, arguments.sql))
+        if arguments.compare:
+            compare(params, arguments.rounds)
+        else:
+            asyncio.run(measure(params, arguments.repeat, arguments.sql))
 
 
 if __name__ == "__main__":
