@@ -570,7 +570,7 @@ def _rate_section(
     text = [f"## {title}", "", caption, ""]
     if session_locks:
         text += [
-            "The last columns run ours under `parlant_router.session_store."
+            "The last columns run ours under `parlant_router.stores.session_store."
             "ConcurrentSessionDocumentStore` (Parlant's session store with one lock per "
             "session instead of one per store; C > 1 only): the session store `parlant-router "
             "run` builds. The C = 8 target is judged both ways: on Parlant's own "

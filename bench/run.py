@@ -67,7 +67,7 @@ async def _session_lock_variant(
 
     Reads are not repeated: both stores let readers of different sessions run together.
     """
-    from parlant_router.session_store import ConcurrentSessionDocumentStore
+    from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
 
     for adapter in adapters:
         if adapter.name != OURS:

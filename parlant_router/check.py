@@ -20,15 +20,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parlant_router.config.loading import LoadedConfig
+from parlant_router.config.naming import stored_collection_name
+from parlant_router.config.routes import ResolvedRoute, resolve_routes
 from parlant_router.errors import ParlantRouterError
-from parlant_router.loading import LoadedConfig
-from parlant_router.routes import ResolvedRoute, resolve_routes
 
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
     from parlant_router.backends import Backend, BackendContext
-    from parlant_router.config import ParlantConfig
+    from parlant_router.config.models import ParlantConfig
 
 PROBE_PREFIX = "parlant_router_probe_"
 _MAX_REASON = 300
@@ -79,9 +80,7 @@ def reason(error: BaseException, secret_values: Iterable[str] = ()) -> str:
 
 def _scratch_location(route: ResolvedRoute, name: str) -> str:
     if route.table_prefix is not None:
-        table = f"{route.table_prefix}{name}"
-        # Snowflake folds unquoted identifiers to upper case: name the table as it shows.
-        return table.upper() if route.backend.type == "snowflake" else table
+        return stored_collection_name(route.table_prefix, name, route.backend.type)
     if route.json_file is not None:
         return f"{name} in {route.json_file}"
     return name

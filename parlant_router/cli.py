@@ -21,8 +21,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from parlant_router.config.loading import LoadedConfig, load_config
 from parlant_router.errors import ConfigError, ParlantRouterError
-from parlant_router.loading import LoadedConfig, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -143,7 +143,7 @@ def check(
 @_reports_errors
 def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...]) -> None:
     """Show where every configured store lives (secrets are never shown)."""
-    from parlant_router.routes import resolve_routes
+    from parlant_router.config.routes import resolve_routes
 
     loaded = _load(config_path, env, overrides)
     resolved = resolve_routes(loaded.config)
@@ -163,7 +163,7 @@ def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...])
 
 def schema_text() -> str:
     """The JSON Schema of parlant.yaml as committed in schemas/parlant.schema.json."""
-    from parlant_router.config import config_json_schema
+    from parlant_router.config.models import config_json_schema
 
     return json.dumps(config_json_schema(), indent=2, sort_keys=True) + "\n"
 

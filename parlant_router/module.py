@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from parlant_router.config.loading import load_config
 from parlant_router.errors import ConfigError, ParlantRouterError
-from parlant_router.loading import load_config
 from parlant_router.router import Router
 
 if TYPE_CHECKING:

@@ -30,10 +30,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from parlant_router.config.loading import LoadedConfig, load_config
+from parlant_router.config.routes import ResolvedRoute, resolve_routes
 from parlant_router.errors import RouterError
-from parlant_router.loading import LoadedConfig, load_config
-from parlant_router.routes import ResolvedRoute, resolve_routes
-from parlant_router.stores import STORES
+from parlant_router.stores.catalog import STORES
 
 if TYPE_CHECKING:
     import parlant.sdk as p
@@ -180,8 +180,8 @@ class Router:
         from parlant.core.common import IdGenerator
         from parlant.core.loggers import Logger
 
-        from parlant_router.backends.create_once import CreateOnceDocumentDatabase
-        from parlant_router.backends.current_version import CurrentVersionDocumentDatabase
+        from parlant_router.durable.create_once import CreateOnceDocumentDatabase
+        from parlant_router.durable.current_version import CurrentVersionDocumentDatabase
 
         assert self._stack is not None
         spec = STORES[route.store]
@@ -232,7 +232,7 @@ class Router:
         from parlant.core.nlp.service import NLPService
         from parlant.core.tracer import Tracer
 
-        from parlant_router.backends.vectors import VectorContext, open_vector_database
+        from parlant_router.durable.vectors import VectorContext, open_vector_database
 
         assert self._stack is not None
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from parlant_router.backends.base import Backend, BackendContext
 
 if TYPE_CHECKING:
-    from parlant_router.config import BackendConfig
+    from parlant_router.config.models import BackendConfig
 
 BACKEND_TYPES: dict[str, str] = {
     "snowflake": "parlant_router.backends.snowflake:SnowflakeBackend",

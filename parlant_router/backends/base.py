@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from parlant.core.loggers import Logger
     from parlant.core.persistence.document_database import DocumentDatabase
 
-    from parlant_router.config import BackendConfig
-    from parlant_router.routes import ResolvedRoute
+    from parlant_router.config.models import BackendConfig
+    from parlant_router.config.routes import ResolvedRoute
 
 
 @dataclass(frozen=True)

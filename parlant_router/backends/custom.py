@@ -21,8 +21,8 @@ from parlant_router.backends.base import Backend
 from parlant_router.errors import RouterError
 
 if TYPE_CHECKING:
-    from parlant_router.config import CustomBackend as CustomBackendConfig
-    from parlant_router.routes import ResolvedRoute
+    from parlant_router.config.models import CustomBackendConfig
+    from parlant_router.config.routes import ResolvedRoute
 
 
 def import_factory(spec: str, *, key: str) -> Any:

@@ -12,7 +12,7 @@ from parlant_router.errors import RouterError
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
-    from parlant_router.routes import ResolvedRoute
+    from parlant_router.config.routes import ResolvedRoute
 
 
 class JsonBackend(Backend):

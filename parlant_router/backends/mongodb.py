@@ -15,8 +15,8 @@ from parlant_router.errors import RouterError
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
-    from parlant_router.config import MongoBackend as MongoBackendConfig
-    from parlant_router.routes import ResolvedRoute
+    from parlant_router.config.models import MongoBackendConfig
+    from parlant_router.config.routes import ResolvedRoute
 
 MISSING_PYMONGO = "the mongodb backend needs pymongo: pip install 'parlant-router[mongodb]'"
 

@@ -18,8 +18,8 @@ from parlant_router.snowflake.errors import SnowflakeBackendError
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
-    from parlant_router.config import SnowflakeBackend as SnowflakeBackendConfig
-    from parlant_router.routes import ResolvedRoute
+    from parlant_router.config.models import SnowflakeBackendConfig
+    from parlant_router.config.routes import ResolvedRoute
     from parlant_router.snowflake import SnowflakeDocumentDatabase
     from parlant_router.snowflake.credentials import SnowflakeCredentials
 

@@ -11,7 +11,7 @@ from parlant_router.backends.base import Backend
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
-    from parlant_router.routes import ResolvedRoute
+    from parlant_router.config.routes import ResolvedRoute
 
 
 class TransientBackend(Backend):

@@ -40,6 +40,7 @@ from parlant.core.persistence.document_database import (
 )
 
 from parlant_router.snowflake.errors import DuplicateDocumentError, SnowflakeOperationError
+from parlant_router.snowflake.identifiers import quote_identifier
 from parlant_router.snowflake.runner import StatementRunner, Statements
 from parlant_router.snowflake.sql import (
     FIRST_ORDER_SQL,
@@ -47,8 +48,6 @@ from parlant_router.snowflake.sql import (
     cursor_sql,
     field_order_sql,
     page_order_sql,
-    quote_identifier,
-    sanitize_identifier,
     where_sql,
 )
 
@@ -348,19 +347,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         return await self._runner.run(operation, self.table, work)
 
 
-def table_name(prefix: str, name: str) -> str:
-    """Upstream's table name for a collection: ``<PREFIX><NAME>`` sanitized."""
-    return sanitize_identifier(prefix + name)
-
-
-def failed_table_name(prefix: str, name: str) -> str:
-    """Upstream's table for documents whose migration failed."""
-    return sanitize_identifier(prefix + name + "_failed_migrations")
-
-
 __all__ = [
     "SnowflakeDocumentCollection",
-    "failed_table_name",
     "serialize",
-    "table_name",
 ]

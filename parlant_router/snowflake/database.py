@@ -27,16 +27,20 @@ from typing_extensions import Self
 
 from parlant_router.snowflake.collection import (
     SnowflakeDocumentCollection,
-    failed_table_name,
     serialize,
-    table_name,
 )
 from parlant_router.snowflake.credentials import SnowflakeCredentials
 from parlant_router.snowflake.errors import SnowflakeConfigurationError, SnowflakeOperationError
+from parlant_router.snowflake.identifiers import (
+    failed_table_name,
+    quote_identifier,
+    sanitize_identifier,
+    table_name,
+)
 from parlant_router.snowflake.pool import ConnectionPool
 from parlant_router.snowflake.retry import RetryPolicy
 from parlant_router.snowflake.runner import StatementRunner, Statements, describe_error
-from parlant_router.snowflake.sql import COLUMNS, Params, quote_identifier, sanitize_identifier
+from parlant_router.snowflake.sql import COLUMNS, Params
 
 TableType = Literal["standard", "hybrid"]
 DocumentLoader = Callable[[BaseDocument], Awaitable[TDocument | None]]

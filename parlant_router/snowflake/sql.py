@@ -49,22 +49,8 @@ from parlant_router.snowflake.errors import SnowflakeOperationError
 COLUMNS: Mapping[str, str] = {"id": "ID", "version": "VERSION", "creation_utc": "CREATION_UTC"}
 
 _COMPARISONS: Mapping[str, str] = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_IDENTIFIER_RE = re.compile(r"[^0-9A-Za-z_]")
 #: Strings whose JSON text is ``"<the string>"`` in every JSON writer (no escapes possible).
 _PLAIN_STRING_RE = re.compile(r"[0-9A-Za-z_.:@ -]*")
-
-
-def sanitize_identifier(raw: str) -> str:
-    """Upstream's table naming rule: non-word characters to ``_``, upper case, no leading digit."""
-    sanitized = _IDENTIFIER_RE.sub("_", raw).upper()
-    if not sanitized:
-        raise SnowflakeOperationError("a Snowflake identifier cannot be empty")
-    return f"_{sanitized}" if sanitized[0].isdigit() else sanitized
-
-
-def quote_identifier(name: str) -> str:
-    """A double-quoted identifier (names here are already sanitized to ``[A-Z0-9_]``)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 class Params:
@@ -336,7 +322,5 @@ __all__ = [
     "cursor_sql",
     "field_order_sql",
     "page_order_sql",
-    "quote_identifier",
-    "sanitize_identifier",
     "where_sql",
 ]

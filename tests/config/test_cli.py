@@ -226,7 +226,7 @@ def test_router_errors_exit_1_without_traceback(
     def failing(config: object) -> list[object]:
         raise RouterError("backend 'warehouse' is unreachable:\nconnection refused")
 
-    monkeypatch.setattr("parlant_router.routes.resolve_routes", failing)
+    monkeypatch.setattr("parlant_router.config.routes.resolve_routes", failing)
     result = CliRunner().invoke(cli.cli, ["routes"])
     assert result.exit_code == 1
     assert result.output == "backend 'warehouse' is unreachable: connection refused\n"
@@ -351,7 +351,7 @@ def test_router_error_inside_an_exception_group(
     def failing(config: object) -> list[object]:
         raise EXCEPTION_GROUP("startup", [RuntimeError("noise"), RouterError("store unreachable")])
 
-    monkeypatch.setattr("parlant_router.routes.resolve_routes", failing)
+    monkeypatch.setattr("parlant_router.config.routes.resolve_routes", failing)
     result = CliRunner().invoke(cli.cli, ["routes"])
     assert (result.exit_code, result.output) == (1, "store unreachable\n")
 
@@ -362,6 +362,6 @@ def test_other_exceptions_are_not_hidden(write: WriteFile, monkeypatch: pytest.M
     def failing(config: object) -> list[object]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("parlant_router.routes.resolve_routes", failing)
+    monkeypatch.setattr("parlant_router.config.routes.resolve_routes", failing)
     result = CliRunner().invoke(cli.cli, ["routes"])
     assert isinstance(result.exception, RuntimeError)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from parlant_router.config.loading import load_config
 from parlant_router.errors import ConfigError
-from parlant_router.loading import load_config
 
 WriteFile = Callable[[str, str], Path]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from parlant_router.config import SnowflakeBackend
+from parlant_router.config.loading import load_config
+from parlant_router.config.models import SnowflakeBackendConfig
 from parlant_router.errors import ConfigError
-from parlant_router.loading import load_config
 
 WriteFile = Callable[[str, str], Path]
 
@@ -68,7 +68,7 @@ def test_empty_value_means_not_set(write: WriteFile) -> None:
         """,
     )
     warehouse = load_config("parlant.yaml").config.backends["w"]
-    assert isinstance(warehouse, SnowflakeBackend) and warehouse.role is None
+    assert isinstance(warehouse, SnowflakeBackendConfig) and warehouse.role is None
 
 
 def test_unset_variable(write: WriteFile) -> None:

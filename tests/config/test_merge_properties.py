@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parlant_router.loading import KeyPath, Position, _merge, _Tree
+from parlant_router.config.loading import KeyPath, Position, _merge, _Tree
 
 KEYS = st.sampled_from(["a", "b", "c", "d"])
 SCALARS = st.one_of(st.integers(0, 3), st.sampled_from(["x", "y"]), st.booleans())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from parlant_router.config import JsonBackend, SnowflakeBackend
-from parlant_router.loading import load_config
+from parlant_router.config.loading import load_config
+from parlant_router.config.models import JsonBackendConfig, SnowflakeBackendConfig
 
 WriteFile = Callable[[str, str], Path]
 
@@ -71,7 +71,7 @@ def test_environment_block_merges_deeply_and_replaces_lists(base: Path) -> None:
 
 def test_null_in_environment_deletes_a_key(base: Path) -> None:
     warehouse = load_config(base, env="prod").config.backends["warehouse"]
-    assert isinstance(warehouse, SnowflakeBackend)
+    assert isinstance(warehouse, SnowflakeBackendConfig)
     assert warehouse.emulator is None
     assert warehouse.auth_method == "connection_name"
     # The emulator's PARLANT/PUBLIC defaults went with it.
@@ -130,7 +130,7 @@ def test_set_null_deletes_and_set_creates(base: Path) -> None:
     ).config
     assert config.server.host == "127.0.0.1"
     extra = config.backends["extra"]
-    assert isinstance(extra, JsonBackend)
+    assert isinstance(extra, JsonBackendConfig)
     assert config.stores["agents"].backend == "extra"
 
 
@@ -139,7 +139,7 @@ def test_empty_set_value_is_an_empty_string(base: Path) -> None:
     warehouse = load_config(base, overrides=["backends.warehouse.role="]).config.backends[
         "warehouse"
     ]
-    assert isinstance(warehouse, SnowflakeBackend) and warehouse.role is None
+    assert isinstance(warehouse, SnowflakeBackendConfig) and warehouse.role is None
 
 
 def test_environment_from_variable(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,9 +190,9 @@ def test_relative_paths_resolve_against_the_config_directory(
     conf = workdir / "conf"
     assert config.server.home == conf / "home"
     warehouse, files, keys = (config.backends[n] for n in ("warehouse", "files", "keys"))
-    assert isinstance(warehouse, SnowflakeBackend) and warehouse.emulator == workdir / "snow"
-    assert isinstance(files, JsonBackend) and files.directory == conf / "data"
-    assert isinstance(keys, SnowflakeBackend)
+    assert isinstance(warehouse, SnowflakeBackendConfig) and warehouse.emulator == workdir / "snow"
+    assert isinstance(files, JsonBackendConfig) and files.directory == conf / "data"
+    assert isinstance(keys, SnowflakeBackendConfig)
     assert keys.private_key_file == Path.home() / "key.pem"
     assert config.stores["glossary"].vector_directory == conf / "vec"
 
@@ -212,7 +212,7 @@ def test_environments_are_kept_as_written(base: Path) -> None:
 
 def test_emulator_defaults_database_and_schema(base: Path) -> None:
     warehouse = load_config(base).config.backends["warehouse"]
-    assert isinstance(warehouse, SnowflakeBackend)
+    assert isinstance(warehouse, SnowflakeBackendConfig)
     assert (warehouse.database, warehouse.schema_, warehouse.auth_method) == (
         "PARLANT",
         "PUBLIC",

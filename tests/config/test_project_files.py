@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from parlant_router.cli import schema_text, starter_config
-from parlant_router.config import SnowflakeBackend
-from parlant_router.loading import load_config
-from parlant_router.routes import resolve_routes
-from parlant_router.stores import STORE_NAMES
+from parlant_router.config.loading import load_config
+from parlant_router.config.models import SnowflakeBackendConfig
+from parlant_router.config.routes import resolve_routes
+from parlant_router.stores.catalog import STORE_NAMES
 
 WriteFile = Callable[[str, str], Path]
 
@@ -42,7 +42,7 @@ def test_schema_names_the_stores_and_backend_types() -> None:
     assert sorted(schema["properties"]["stores"]["properties"]) == sorted(STORE_NAMES)
     mapping = schema["properties"]["backends"]["additionalProperties"]["discriminator"]["mapping"]
     assert sorted(mapping) == ["custom", "json", "mongodb", "snowflake", "transient"]
-    password = schema["$defs"]["SnowflakeBackend"]["properties"]["password"]["anyOf"][0]
+    password = schema["$defs"]["SnowflakeBackendConfig"]["properties"]["password"]["anyOf"][0]
     assert password.get("writeOnly") is True
 
 
@@ -57,7 +57,7 @@ def test_project_config_runs_anywhere() -> None:
     assert config.server.nlp == "offline"
     assert config.server.home == REPO / "parlant-data"
     warehouse = config.backends["warehouse"]
-    assert isinstance(warehouse, SnowflakeBackend)
+    assert isinstance(warehouse, SnowflakeBackendConfig)
     assert warehouse.emulator == REPO / "parlant-data" / "snowflake"
     routes = resolve_routes(config)
     assert [r.store for r in routes] == list(STORE_NAMES)
@@ -75,12 +75,12 @@ def test_project_config_prod(monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(PROJECT_CONFIG, env="prod").config
     assert (config.server.nlp, config.server.host) == ("openai", "0.0.0.0")
     warehouse = config.backends["warehouse"]
-    assert isinstance(warehouse, SnowflakeBackend)
+    assert isinstance(warehouse, SnowflakeBackendConfig)
     assert warehouse.emulator is None and warehouse.auth_method == "password"
     assert warehouse.role is None  # SNOWFLAKE_ROLE unset: the user's default role
     monkeypatch.setenv("SNOWFLAKE_ROLE", "PARLANT_APP")
     warehouse = load_config(PROJECT_CONFIG, env="prod").config.backends["warehouse"]
-    assert isinstance(warehouse, SnowflakeBackend) and warehouse.role == "PARLANT_APP"
+    assert isinstance(warehouse, SnowflakeBackendConfig) and warehouse.role == "PARLANT_APP"
     sessions = resolve_routes(config)[0]
     assert sessions.location.startswith("PROD_DB.APP.PARLANT_SESSIONS_SESSIONS, ")
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parlant_router.config.loading import load_config
 from parlant_router.errors import ConfigError
-from parlant_router.loading import load_config
 
 PROJECT_CONFIG = (Path(__file__).resolve().parents[2] / "parlant.yaml").read_text(encoding="utf-8")
 NOISE = st.sampled_from(list(":{}[]-#&*!|>'\"%@`,?\t\n $~\\\x00\x85\u2028a1"))

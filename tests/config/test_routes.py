@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from parlant_router.loading import load_config
-from parlant_router.routes import ResolvedRoute, resolve_routes
+from parlant_router.config.loading import load_config
+from parlant_router.config.routes import ResolvedRoute, resolve_routes
 
 WriteFile = Callable[[str, str], Path]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from parlant_router.config.loading import load_config
+from parlant_router.config.routes import resolve_routes
 from parlant_router.errors import ConfigError
-from parlant_router.loading import load_config
-from parlant_router.routes import resolve_routes
 
 WriteFile = Callable[[str, str], Path]
 

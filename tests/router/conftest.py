@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from parlant_router.loading import LoadedConfig, load_config
+from parlant_router.config.loading import LoadedConfig, load_config
 from parlant_router.nlp import bind_parlant_home
 
 bind_parlant_home(Path(tempfile.mkdtemp(prefix="parlant-router-tests-home-")))

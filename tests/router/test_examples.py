@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from parlant_router.check import check_stores
-from parlant_router.loading import load_config
-from parlant_router.routes import resolve_routes
+from parlant_router.config.loading import load_config
+from parlant_router.config.routes import resolve_routes
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from parlant_router.errors import RouterError
-from parlant_router.stores import STORE_NAMES, STORES
+from parlant_router.stores.catalog import STORE_NAMES, STORES
 
 BACKENDS: dict[str, Any] = {
     "json": lambda tmp: {"type": "json", "directory": str(tmp / "files")},
@@ -207,7 +207,7 @@ async def test_every_store_on_each_backend(
 def test_sessions_are_built_with_per_session_locks() -> None:
     from parlant.core.sessions import SessionDocumentStore
 
-    from parlant_router.session_store import ConcurrentSessionDocumentStore
+    from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
 
     assert _cls(STORES["sessions"].built_as or "") is ConcurrentSessionDocumentStore
     assert issubclass(ConcurrentSessionDocumentStore, SessionDocumentStore)

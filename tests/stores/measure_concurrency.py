@@ -27,8 +27,8 @@ from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore, 
 from stores_logger import SilentLogger
 
 from bench.latency import StatementMeter
-from parlant_router.session_store import ConcurrentSessionDocumentStore
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
+from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
 
 
 async def turn(store: SessionDocumentStore, session_id: SessionId, number: int) -> None:

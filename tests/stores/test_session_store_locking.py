@@ -29,7 +29,7 @@ from parlant.core.sessions import (
 )
 from stores_gated_database import GatedDatabase
 
-from parlant_router.session_store import LOCK_SCOPES, ConcurrentSessionDocumentStore
+from parlant_router.stores.session_store import LOCK_SCOPES, ConcurrentSessionDocumentStore
 
 #: Long enough never to fire when the calls do overlap; only a broken lock waits it out.
 BARRIER_TIMEOUT = 20.0

@@ -1,4 +1,4 @@
-"""Resolved routes: the single source of the naming rules.
+"""Resolved routes: every store with its backend and every naming default applied.
 
 `resolve_routes` turns a validated `ParlantConfig` into one `ResolvedRoute` per
 configured store, with every default applied (table prefixes, JSON file names,
@@ -12,20 +12,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from parlant_router.config import (
-    TABLE_BACKEND_TYPES,
+from parlant_router.config.models import (
     BackendConfig,
-    CustomBackend,
-    JsonBackend,
-    MongoBackend,
+    CustomBackendConfig,
+    JsonBackendConfig,
+    MongoBackendConfig,
     ParlantConfig,
-    SnowflakeBackend,
-    TransientBackend,
+    SnowflakeBackendConfig,
+    TransientBackendConfig,
 )
-from parlant_router.stores import STORE_NAMES, STORES
-
-METADATA_COLLECTION = "metadata"
-"""The collection Parlant's document stores add beside their own (schema version)."""
+from parlant_router.config.naming import effective_table_prefix, stored_table_names
+from parlant_router.stores.catalog import STORE_NAMES, STORES
 
 
 @dataclass(frozen=True)
@@ -47,32 +44,7 @@ class ResolvedRoute:
     """Where the data lives, for people: table names, a file, `memory`, ..."""
 
 
-def default_table_prefix(store: str) -> str:
-    """`PARLANT_<STORE>_`, the seed's convention (`PARLANT_SESSIONS_`, ...)."""
-    return f"PARLANT_{store.upper()}_"
-
-
-def effective_table_prefix(store: str, backend: BackendConfig, given: str | None) -> str | None:
-    """The prefix a store's tables get on `backend`: given or `PARLANT_<STORE>_` on snowflake and
-    mongodb, given as is to a custom factory, None on json and transient (no tables)."""
-    if backend.type == "custom":
-        return given
-    if backend.type not in TABLE_BACKEND_TYPES:
-        return None
-    return given or default_table_prefix(store)
-
-
-def collection_names(store: str) -> tuple[str, ...]:
-    """The collections a store opens, with the metadata collection Parlant adds."""
-    return (*STORES[store].collections, METADATA_COLLECTION)
-
-
-def snowflake_table_names(store: str, prefix: str) -> list[str]:
-    """Table names as Snowflake stores them (unquoted identifiers fold to upper case)."""
-    return [f"{prefix}{collection}".upper() for collection in collection_names(store)]
-
-
-def _snowflake_scope(backend: SnowflakeBackend) -> tuple[str, str]:
+def _snowflake_scope(backend: SnowflakeBackendConfig) -> tuple[str, str]:
     # Without an authentication method the connection comes from SNOWFLAKE_* at
     # connect time, so that is also where the database and schema come from.
     from_env = backend.auth_method == "env"
@@ -88,20 +60,22 @@ def _snowflake_scope(backend: SnowflakeBackend) -> tuple[str, str]:
 def _location(
     store: str, backend: BackendConfig, prefix: str | None, json_file: Path | None
 ) -> str:
-    if isinstance(backend, SnowflakeBackend):
+    if isinstance(backend, SnowflakeBackendConfig):
         assert prefix is not None
         database, schema = _snowflake_scope(backend)
-        tables = ", ".join(f"{database}.{schema}.{t}" for t in snowflake_table_names(store, prefix))
+        tables = ", ".join(
+            f"{database}.{schema}.{t}" for t in stored_table_names(store, prefix, "snowflake")
+        )
         return f"emulator:{backend.emulator}; {tables}" if backend.emulator else tables
-    if isinstance(backend, MongoBackend):
+    if isinstance(backend, MongoBackendConfig):
         assert prefix is not None
-        names = ", ".join(f"{prefix}{c}" for c in collection_names(store))
+        names = ", ".join(stored_table_names(store, prefix, "mongodb"))
         return f"mongodb database {backend.database!r}: {names}"
-    if isinstance(backend, JsonBackend):
+    if isinstance(backend, JsonBackendConfig):
         return str(json_file)
-    if isinstance(backend, TransientBackend):
+    if isinstance(backend, TransientBackendConfig):
         return "memory"
-    assert isinstance(backend, CustomBackend)
+    assert isinstance(backend, CustomBackendConfig)
     return f"custom {backend.factory}"
 
 
@@ -113,9 +87,9 @@ def resolve_routes(config: ParlantConfig) -> list[ResolvedRoute]:
         if route is None:
             continue
         backend = config.backends[route.backend]
-        prefix = effective_table_prefix(store, backend, route.table_prefix)
+        prefix = effective_table_prefix(store, backend.type, route.table_prefix)
         json_file = (
-            backend.directory / f"{store}.json" if isinstance(backend, JsonBackend) else None
+            backend.directory / f"{store}.json" if isinstance(backend, JsonBackendConfig) else None
         )
         vector: str | None = None
         vector_directory: Path | None = None

@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys. Validation failures that concern a specific
 key are raised as `ConfigIssue`, which carries the key path, so the loader can
-point at the exact line of the file (see `parlant_router.loading`). Relative
+point at the exact line of the file (see `parlant_router.config.loading`). Relative
 paths are resolved against ``base_dir`` from the validation context (the loader
 passes the config file's directory).
 """
@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,10 +26,15 @@ from pydantic import (
     model_validator,
 )
 
+from parlant_router.config.naming import (
+    TABLE_BACKEND_TYPES,
+    TABLE_PREFIX_PATTERN,
+    effective_table_prefix,
+    stored_prefix,
+)
 from parlant_router.nlp.services import check_nlp_name
-from parlant_router.stores import STORE_NAMES, VECTOR_STORE_NAMES
+from parlant_router.stores.catalog import STORE_NAMES, VECTOR_STORE_NAMES
 
-TABLE_PREFIX_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _TABLE_PREFIX_RE = re.compile(TABLE_PREFIX_PATTERN)
 _FACTORY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
 _FACTORY_RE = re.compile(_FACTORY_PATTERN)
@@ -38,9 +43,6 @@ SECRET_KEYS: frozenset[str] = frozenset(
     {"password", "token", "private_key_passphrase", "programmatic_access_token", "url"}
 )
 """Keys whose values are secrets: never printed, logged or put in an error."""
-
-TABLE_BACKEND_TYPES: frozenset[str] = frozenset({"snowflake", "mongodb"})
-"""Backend types that keep each store in prefixed tables (collections)."""
 
 
 class ConfigIssue(ValueError):
@@ -185,7 +187,7 @@ SnowflakeAuthMethod = Literal[
 ]
 
 
-class SnowflakeBackend(_Model):
+class SnowflakeBackendConfig(_Model):
     """Snowflake, through parlant_router.snowflake.SnowflakeDocumentDatabase.
 
     Authentication is one choice among `password`, `token` (OAuth), `token_file`,
@@ -312,7 +314,7 @@ class SnowflakeBackend(_Model):
         return "env"
 
     @model_validator(mode="after")
-    def _check_auth(self) -> SnowflakeBackend:
+    def _check_auth(self) -> SnowflakeBackendConfig:
         chosen = [key for key in self.AUTH_KEYS if getattr(self, key) is not None]
         if len(chosen) > 1:
             raise ConfigIssue(
@@ -363,7 +365,7 @@ class SnowflakeBackend(_Model):
         return self
 
 
-class JsonBackend(_Model):
+class JsonBackendConfig(_Model):
     """Parlant's JSON-file database: one `<store>.json` per store in `directory`."""
 
     type: Literal["json"] = Field(description="Backend type.")
@@ -377,13 +379,13 @@ class JsonBackend(_Model):
         return resolved
 
 
-class TransientBackend(_Model):
+class TransientBackendConfig(_Model):
     """In memory: lost when the server stops."""
 
     type: Literal["transient"] = Field(description="Backend type.")
 
 
-class MongoBackend(_Model):
+class MongoBackendConfig(_Model):
     """MongoDB (needs the `mongodb` extra)."""
 
     type: Literal["mongodb"] = Field(description="Backend type.")
@@ -391,7 +393,7 @@ class MongoBackend(_Model):
     database: str = Field(default="parlant", description="Database that holds the collections.")
 
 
-class CustomBackend(_Model):
+class CustomBackendConfig(_Model):
     """A DocumentDatabase built by your own factory."""
 
     type: Literal["custom"] = Field(description="Backend type.")
@@ -414,7 +416,11 @@ class CustomBackend(_Model):
 
 
 BackendConfig = Annotated[
-    Union[SnowflakeBackend, JsonBackend, TransientBackend, MongoBackend, CustomBackend],  # noqa: UP007
+    SnowflakeBackendConfig
+    | JsonBackendConfig
+    | TransientBackendConfig
+    | MongoBackendConfig
+    | CustomBackendConfig,
     Field(discriminator="type"),
 ]
 BACKEND_TYPES: tuple[str, ...] = ("snowflake", "json", "transient", "mongodb", "custom")
@@ -514,9 +520,6 @@ class ParlantConfig(_Model):
 
     @model_validator(mode="after")
     def _check_routes(self) -> ParlantConfig:
-        # Imported here: routes.py imports this module, and it owns the naming rules.
-        from parlant_router.routes import effective_table_prefix
-
         seen_prefixes: dict[tuple[str, str], str] = {}
         for store, route in self.stores.items():
             path = ("stores", store)
@@ -542,10 +545,9 @@ class ParlantConfig(_Model):
                 )
             # Every backend type holds documents, so any of them can carry a vector-backed
             # store's documents; custom factories are trusted to.
-            prefix = effective_table_prefix(store, backend, route.table_prefix)
+            prefix = effective_table_prefix(store, backend.type, route.table_prefix)
             if prefix is not None and backend.type in TABLE_BACKEND_TYPES:
-                # Snowflake folds unquoted identifiers to upper case: compare as it would.
-                folded = prefix.upper() if backend.type == "snowflake" else prefix
+                folded = stored_prefix(prefix, backend.type)
                 other = seen_prefixes.get((route.backend, folded))
                 if other is not None:
                     raise ConfigIssue(

@@ -24,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from parlant_router.config import (
+from parlant_router.config.models import (
     BACKEND_TYPES,
     SECRET_KEYS,
     ConfigIssue,

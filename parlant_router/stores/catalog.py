@@ -65,7 +65,7 @@ STORES: dict[str, StoreSpec] = {
             ("sessions", "events"),
             content_ids=False,
             # Parlant's store with one lock per session instead of one for the whole store.
-            built_as="parlant_router.session_store:ConcurrentSessionDocumentStore",
+            built_as="parlant_router.stores.session_store:ConcurrentSessionDocumentStore",
         ),
         _spec(
             "customers",

@@ -26,13 +26,13 @@ from parlant.core.persistence.document_database import DocumentDatabase
 from parlant.core.persistence.vector_database import VectorDatabase
 from parlant.core.tracer import Tracer
 
-from parlant_router.backends.mirrored_vectors import MirroredVectorDatabase
+from parlant_router.durable.mirrored_vectors import MirroredVectorDatabase
 from parlant_router.errors import RouterError
 
 if TYPE_CHECKING:
     from contextlib import AsyncExitStack
 
-    from parlant_router.routes import ResolvedRoute
+    from parlant_router.config.routes import ResolvedRoute
 
 DURABLE_VECTOR_CHOICES = ("chroma", "qdrant")
 

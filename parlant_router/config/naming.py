@@ -1,0 +1,58 @@
+"""Naming rules of routed stores: table prefixes, collections, and names as a backend stores them.
+
+Used by the models (prefix collisions), `routes` (where each store lives) and `check`
+(the scratch table it probes with). Snowflake's own identifier rule lives in
+`parlant_router.snowflake.identifiers`; this module applies it, never restates it.
+"""
+
+from __future__ import annotations
+
+from parlant_router.snowflake.identifiers import sanitize_identifier, table_name
+from parlant_router.stores.catalog import STORES
+
+TABLE_PREFIX_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""What a `table_prefix` may be: refused otherwise, never rewritten."""
+
+TABLE_BACKEND_TYPES: frozenset[str] = frozenset({"snowflake", "mongodb"})
+"""Backend types that keep each store in prefixed tables (collections)."""
+
+METADATA_COLLECTION = "metadata"
+"""The collection Parlant's document stores add beside their own (schema version)."""
+
+
+def default_table_prefix(store: str) -> str:
+    """`PARLANT_<STORE>_` (`PARLANT_SESSIONS_`, ...), as in Parlant's Snowflake guide."""
+    return f"PARLANT_{store.upper()}_"
+
+
+def effective_table_prefix(store: str, backend_type: str, given: str | None) -> str | None:
+    """The prefix a store's tables get on a backend of `backend_type`: given or
+    `PARLANT_<STORE>_` on snowflake and mongodb, given as is to a custom factory, None on
+    json and transient (no tables)."""
+    if backend_type == "custom":
+        return given
+    if backend_type not in TABLE_BACKEND_TYPES:
+        return None
+    return given or default_table_prefix(store)
+
+
+def stored_prefix(prefix: str, backend_type: str) -> str:
+    """The prefix as the backend compares names (Snowflake folds to upper case)."""
+    return sanitize_identifier(prefix) if backend_type == "snowflake" else prefix
+
+
+def collection_names(store: str) -> tuple[str, ...]:
+    """The collections a store opens, with the metadata collection Parlant adds."""
+    return (*STORES[store].collections, METADATA_COLLECTION)
+
+
+def stored_collection_name(prefix: str, collection: str, backend_type: str) -> str:
+    """A collection's table (Snowflake) or collection (MongoDB) name under `prefix`."""
+    if backend_type == "snowflake":
+        return table_name(prefix, collection)
+    return f"{prefix}{collection}"
+
+
+def stored_table_names(store: str, prefix: str, backend_type: str) -> list[str]:
+    """Every table (collection) name a store uses under `prefix`."""
+    return [stored_collection_name(prefix, c, backend_type) for c in collection_names(store)]
