@@ -1,6 +1,9 @@
 """``python -m bench``: run the benchmarks and write docs/benchmarks.md.
 
 ``python -m bench record`` re-records bench/turn_sequence.json from a real engine turn.
+``python -m bench --server-turns`` runs only the server-turns workload (real servers, the
+official client; bench/server_turns.py) and prints its report; ``--no-server-turns`` leaves
+it out of a full run.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ import argparse
 import asyncio
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench.adapters import OURS, UPSTREAM, available
 from bench.parameters import FULL, QUICK, Parameters
@@ -26,6 +30,35 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v)
+
+
+# Flags that override one field of the preset: (flag, Parameters field, parser, help).
+_OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("--sessions", "sessions", int, "N sessions replayed sequentially"),
+    ("--turns", "turns", int, "T turns per session at each latency"),
+    ("--high-latency-turns", "high_latency_turns", int, "turns per session at L >= 80"),
+    ("--latencies", "latencies_ms", _floats, "L values in ms, e.g. 0,20,80"),
+    ("--concurrency", "concurrency", _ints, "C values, e.g. 1,8,32"),
+    ("--concurrency-latency", "concurrency_latency_ms", float, "L for the C runs, ms"),
+    ("--turn-window", "turn_window_seconds", float, "seconds per concurrent-turn run"),
+    ("--read-window", "read_window_seconds", float, "seconds per concurrent-read run"),
+    ("--append-sizes", "append_sizes", _ints, "events in session, e.g. 100,1000"),
+    ("--appends", "appends", int, "create_event calls timed per size"),
+    ("--migration-docs", "migration_documents", int, "migrating documents (ours)"),
+    (
+        "--upstream-migration-docs",
+        "upstream_migration_documents",
+        int,
+        "migrating docs (upstream)",
+    ),
+    ("--pool-size", "pool_size", int, "our adapter's pool size"),
+    ("--server-measured-turns", "server_turns", int, "server turns measured per L (+ warm-up)"),
+    ("--server-latencies", "server_latencies_ms", _floats, "server-turns L values in ms"),
+    ("--idle-clients", "idle_clients", int, "clients waiting on idle sessions"),
+    ("--idle-window", "idle_window_seconds", float, "seconds of the idle window"),
+    ("--memory-sessions", "memory_sessions", int, "sessions in the cache memory measurement"),
+    ("--memory-events", "memory_events", int, "events per session there"),
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,19 +87,9 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated adapters to measure (default: both)",
     )
     parser.add_argument("--sequence", type=Path, default=TURN_SEQUENCE_PATH)
-    parser.add_argument("--sessions", type=int, help="N sessions replayed sequentially")
-    parser.add_argument("--turns", type=int, help="T turns per session at each latency")
-    parser.add_argument("--high-latency-turns", type=int, help="turns per session at L >= 80")
-    parser.add_argument("--latencies", type=_floats, help="L values in ms, e.g. 0,20,80")
-    parser.add_argument("--concurrency", type=_ints, help="C values, e.g. 1,8,32")
-    parser.add_argument("--concurrency-latency", type=float, help="L for the C runs, ms")
-    parser.add_argument("--turn-window", type=float, help="seconds per concurrent-turn run")
-    parser.add_argument("--read-window", type=float, help="seconds per concurrent-read run")
-    parser.add_argument("--append-sizes", type=_ints, help="events in session, e.g. 100,1000")
-    parser.add_argument("--appends", type=int, help="create_event calls timed per size")
-    parser.add_argument("--migration-docs", type=int, help="migrating documents (ours)")
-    parser.add_argument("--upstream-migration-docs", type=int, help="migrating docs (upstream)")
-    parser.add_argument("--pool-size", type=int, help="our adapter's pool size")
+    for flag, name, parse, help_text in _OVERRIDES:
+        metavar = flag.removeprefix("--").replace("-", "_").upper()
+        parser.add_argument(flag, dest=name, type=parse, metavar=metavar, help=help_text)
     parser.add_argument(
         "--no-session-locks",
         dest="session_locks",
@@ -74,29 +97,83 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="skip ours' concurrency runs with ConcurrentSessionDocumentStore",
     )
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument(
+        "--server-turns",
+        dest="only_server_turns",
+        action="store_true",
+        help="run only the server-turns workload (report on standard output by default)",
+    )
+    selection.add_argument(
+        "--no-server-turns",
+        dest="with_server_turns",
+        action="store_false",
+        help="leave the server-turns workload out of the run",
+    )
     return parser
 
 
 def parameters_from(args: argparse.Namespace) -> Parameters:
     """The preset (full or quick) with the flags given applied."""
     base = QUICK if args.quick else FULL
-    overrides = {
-        "sessions": args.sessions,
-        "turns": args.turns,
-        "high_latency_turns": args.high_latency_turns,
-        "latencies_ms": args.latencies,
-        "concurrency": args.concurrency,
-        "concurrency_latency_ms": args.concurrency_latency,
-        "turn_window_seconds": args.turn_window,
-        "read_window_seconds": args.read_window,
-        "append_sizes": args.append_sizes,
-        "appends": args.appends,
-        "migration_documents": args.migration_docs,
-        "upstream_migration_documents": args.upstream_migration_docs,
-        "pool_size": args.pool_size,
-        "session_locks": args.session_locks,
-    }
+    fields = [name for _, name, _, _ in _OVERRIDES] + ["session_locks"]
+    overrides = {name: getattr(args, name) for name in fields}
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _adapter_names(text: str) -> list[str] | None:
+    """The adapters named in ``--adapters``, or None (after saying why) if one is unusable."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in (UPSTREAM, OURS):
+            print(f"python -m bench: unknown adapter {name!r}", file=sys.stderr)
+            return None
+        if not available(name):
+            print(f"python -m bench: adapter {name!r} is not importable", file=sys.stderr)
+            return None
+    return names
+
+
+def _record(args: argparse.Namespace) -> int:
+    from bench.record import record
+
+    sequence = record(args.sequence)
+    print(
+        f"recorded {len(sequence.setup)} setup and {len(sequence.turn)} turn calls "
+        f"into {args.sequence}"
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from bench.report import render
+    from bench.run import RunResults, run
+    from bench.server_turns import ServerTurnsResults, run_server_turns
+
+    parameters = parameters_from(args)
+    results: RunResults | None = None
+    if not args.only_server_turns:
+        names = _adapter_names(args.adapters)
+        if names is None:
+            return 2
+        sequence = TurnSequence.load(args.sequence)
+        results = asyncio.run(run(parameters, sequence, names))
+    server_turns: ServerTurnsResults | None = None
+    if args.only_server_turns or args.with_server_turns:
+        server_turns = asyncio.run(run_server_turns(parameters))
+    shown = " ".join(argv if argv is not None else sys.argv[1:])
+    command = "make bench" if not shown else f"python -m bench {shown}"
+    text = render(results, command=command, server_turns=server_turns)
+    # A server-turns-only report is not the whole docs/benchmarks.md: never written there
+    # unless --output says so.
+    partial = args.quick or args.only_server_turns
+    output = args.output if args.output is not None else (None if partial else DEFAULT_OUTPUT)
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        print(f"[bench] report written to {output}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,40 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # fakesnow warns about an Arrow copy on every query result.
     warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
-    if args.command == "record":
-        from bench.record import record
-
-        sequence = record(args.sequence)
-        print(
-            f"recorded {len(sequence.setup)} setup and {len(sequence.turn)} turn calls "
-            f"into {args.sequence}"
-        )
-        return 0
-
-    from bench.report import render
-    from bench.run import run
-
-    names = [n.strip() for n in args.adapters.split(",") if n.strip()]
-    for name in names:
-        if name not in (UPSTREAM, OURS):
-            print(f"python -m bench: unknown adapter {name!r}", file=sys.stderr)
-            return 2
-        if not available(name):
-            print(f"python -m bench: adapter {name!r} is not importable", file=sys.stderr)
-            return 2
-    sequence = TurnSequence.load(args.sequence)
-    parameters = parameters_from(args)
-    results = asyncio.run(run(parameters, sequence, names))
-    shown = " ".join(argv if argv is not None else sys.argv[1:])
-    command = "make bench" if not shown else f"python -m bench {shown}"
-    text = render(results, command=command)
-    output = args.output if args.output is not None else (None if args.quick else DEFAULT_OUTPUT)
-    if output is None:
-        print(text)
-    else:
-        output.write_text(text + "\n", encoding="utf-8")
-        print(f"[bench] report written to {output}", file=sys.stderr)
-    return 0
+    return _record(args) if args.command == "record" else _run(args, argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
@@ -14,6 +13,7 @@ from parlant.core.persistence.document_database import DocumentDatabase
 from parlant.core.tracer import LocalTracer
 
 from bench.latency import StatementMeter
+from parlant_router.import_paths import ImportPathError, import_object
 
 UPSTREAM = "upstream"
 OURS = "ours"
@@ -41,8 +41,7 @@ class Adapter:
 
     def database(self, table_prefix: str) -> AbstractAsyncContextManager[DocumentDatabase]:
         """A DocumentDatabase whose tables are ``<table_prefix><NAME>``, metered by ``meter``."""
-        module_name, class_name = _CLASSES[self.name].split(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = import_object(_CLASSES[self.name])
         extra: dict[str, Any] = {}
         if self.name == OURS and self.pool_size is not None:
             extra["pool_size"] = self.pool_size
@@ -62,17 +61,15 @@ def default_pool_size() -> int | None:
     """Our adapter's default ``pool_size`` (None when it is not importable)."""
     if not available(OURS):
         return None
-    module_name, class_name = _CLASSES[OURS].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = import_object(_CLASSES[OURS])
     default = inspect.signature(cls).parameters["pool_size"].default
     return default if isinstance(default, int) else None
 
 
 def available(name: str) -> bool:
-    """Whether the adapter's module imports (ours lands late in development)."""
-    module_name = _CLASSES[name].split(":")[0]
+    """Whether the adapter's class imports (ours lands late in development)."""
     try:
-        importlib.import_module(module_name)
-    except ImportError:
+        import_object(_CLASSES[name])
+    except ImportPathError:
         return False
-    return hasattr(importlib.import_module(module_name), _CLASSES[name].split(":")[1])
+    return True

@@ -34,6 +34,26 @@ class Parameters:
     session_locks: bool = True
     """Also run ours' concurrent turns with parlant_router's ConcurrentSessionDocumentStore."""
 
+    # --- Server turns (bench/server_turns.py): real servers, the official client ----------
+    server_turns: int = 3
+    """Measured turns per configuration and latency, after the warm-up turns."""
+    server_warmup_turns: int = 1
+    """Turns run first on each fresh session and not measured (the cache fills then)."""
+    server_latencies_ms: tuple[float, ...] = (0.0, 80.0)
+    """L slept by the emulator per query request before handling it (Snowflake's round trip)."""
+    quiet_seconds: float = 2.0
+    """A turn's statements are counted from posting until none has arrived for this long."""
+    idle_clients: int = 10
+    """Clients long-polling their own empty session during the idle window."""
+    idle_window_seconds: float = 30.0
+    idle_wait_seconds: int = 10
+    """``wait_for_data`` of each idle long poll; re-issued when it times out (HTTP 504)."""
+    memory_sessions: int = 1_000
+    memory_events: int = 100
+    """Events per session in the cache memory measurement."""
+    memory_bounds_bytes: tuple[int, ...] = (64 * 2**20, 8 * 2**20)
+    """Read cache bounds measured: the default (64 MiB) and a small one that must evict."""
+
     def turns_at(self, latency_ms: float) -> int:
         """Turns per session at ``latency_ms``."""
         return self.high_latency_turns if latency_ms >= self.high_latency_ms else self.turns
@@ -54,5 +74,10 @@ QUICK = replace(
     appends=2,
     migration_documents=50,
     upstream_migration_documents=20,
+    server_turns=1,
+    idle_window_seconds=5.0,
+    idle_wait_seconds=2,
+    memory_sessions=200,
+    memory_events=50,
 )
 """Tiny sizes: the machinery end to end in well under a minute (the smoke test)."""

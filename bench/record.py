@@ -1,10 +1,10 @@
 """Record the store calls of one real Parlant turn (``python -m bench record``).
 
 A real ``p.Server`` runs with the offline NLP service and transient stores; its
-SessionStore, CustomerStore and ContextVariableStore -- the stores the seed puts on
-Snowflake -- are wrapped in recorders. A customer message is posted over Parlant's HTTP
-API with ``parlant_client``, and every store call from that moment until the engine has
-emitted the agent's message, its ``ready`` status and gone quiet is the turn.
+SessionStore, CustomerStore and ContextVariableStore -- the three stores the benchmark
+replays on each adapter -- are wrapped in recorders. A customer message is posted over
+Parlant's HTTP API with ``parlant_client``, and every store call from that moment until the
+engine has emitted the agent's message, its ``ready`` status and gone quiet is the turn.
 """
 
 from __future__ import annotations

@@ -1,20 +1,42 @@
-"""The markdown report (docs/benchmarks.md) of a run."""
+"""The markdown report (docs/benchmarks.md) of a run.
+
+`render` joins the sections in order; each section, each target of `targets` and each note
+of `findings` is built by a function of its own. The server-turns workload
+(bench/server_turns.py) has its own section, targets and findings at the end.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import platform
-from collections.abc import Sequence
+import statistics
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.adapters import OURS, UPSTREAM, default_pool_size
 from bench.parameters import Parameters
-from bench.run import RunResults
-from bench.workloads import RateFigure
+from bench.run import AdapterResults, RunResults
+from bench.server_turns import (
+    CACHE_NOTIFY,
+    OFF,
+    ConfigurationFigures,
+    MemoryFigure,
+    ServerTurnsResults,
+    percentile,
+)
+from bench.workloads import RateFigure, TurnFigures
 
-_PACKAGES = ("parlant", "snowflake-connector-python", "fakesnow", "duckdb", "sqlglot")
+_PACKAGES = (
+    "parlant",
+    "parlant-client",
+    "snowflake-connector-python",
+    "fakesnow",
+    "duckdb",
+    "sqlglot",
+)
 
 # SessionDocumentStore methods that take its writer lock (parlant/core/sessions.py, 3.3.2):
 # while one runs, no other call on the store -- read or write -- proceeds.
@@ -34,12 +56,15 @@ WRITER_LOCKED = (
 
 @dataclass(frozen=True)
 class TargetRow:
-    """One of the issue's targets and how this run fared against it."""
+    """A target ours is judged on against upstream, and how this run fared against it."""
 
     target: str
     measured: str
     verdict: str
     """``met``, ``missed`` or ``not measured``."""
+
+
+# --- The machine ---------------------------------------------------------------------------
 
 
 def machine() -> list[tuple[str, str]]:
@@ -59,22 +84,42 @@ def machine() -> list[tuple[str, str]]:
     return facts
 
 
+def _proc_line(path: str, prefix: str) -> str | None:
+    """The first line of ``path`` (a /proc file) starting with ``prefix``, if any."""
+    file = Path(path)
+    if file.exists():
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if line.startswith(prefix):
+                return line
+    return None
+
+
 def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+    line = _proc_line("/proc/cpuinfo", "model name")
+    if line is not None:
+        return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
 
 
 def _memory() -> str:
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text(encoding="utf-8").splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return "unknown"
+    line = _proc_line("/proc/meminfo", "MemTotal:")
+    return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB" if line is not None else "unknown"
+
+
+# --- Formatting ----------------------------------------------------------------------------
+
+
+def _blocks(*blocks: str | Sequence[str]) -> list[str]:
+    """The lines of ``blocks`` (a line, or a run of lines), each block followed by a blank."""
+    lines: list[str] = []
+    for block in blocks:
+        lines += [block] if isinstance(block, str) else block
+        lines.append("")
+    return lines
+
+
+def _section(title: str, *blocks: str | Sequence[str]) -> list[str]:
+    return _blocks(f"## {title}", *blocks)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -89,6 +134,11 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}x"
 
 
+def _upstream_over_ours(values: Mapping[str, float]) -> list[str]:
+    """The "upstream / ours" cell of a row, when the run measured both adapters."""
+    return [_ratio(values[UPSTREAM], values[OURS])] if len(values) == 2 else []
+
+
 def _rate(figures: Sequence[RateFigure], concurrency: int) -> float | None:
     for figure in figures:
         if figure.concurrency == concurrency:
@@ -98,222 +148,6 @@ def _rate(figures: Sequence[RateFigure], concurrency: int) -> float | None:
 
 def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
     return "-" if value is None else pattern.format(value)
-
-
-def targets(results: RunResults) -> list[TargetRow]:
-    """The issue's targets, judged on this run (ours against upstream)."""
-    ours = results.adapters.get(OURS)
-    upstream = results.adapters.get(UPSTREAM)
-    p = results.parameters
-    rows: list[TargetRow] = []
-    if ours is None or upstream is None:
-        return [TargetRow("all targets", "ours was not measured in this run", "not measured")]
-
-    assert ours.turns is not None and upstream.turns is not None
-    ours_turn, up_turn = ours.turns.per_turn(), upstream.turns.per_turn()
-    floor = ours.turns.collection_calls.floor() / ours.turns.turns
-    ceiling = ours.turns.collection_calls.ceiling() / ours.turns.turns
-    rows.append(
-        TargetRow(
-            "statements per turn at the floor (1 per collection call, 2 at most for update_one) "
-            "and fewer than upstream",
-            f"ours {ours_turn:.1f} (floor {floor:.1f}, allowance {ceiling:.1f}); "
-            f"upstream {up_turn:.1f}",
-            _verdict(ours_turn <= ceiling and ours_turn < up_turn),
-        )
-    )
-
-    def rate_target(
-        label: str, mine_figures: list[RateFigure], their_figures: list[RateFigure], factor: float
-    ) -> None:
-        mine, theirs = _rate(mine_figures, 8), _rate(their_figures, 8)
-        if mine is None or theirs is None or p.concurrency_latency_ms != 80:
-            rows.append(TargetRow(label, "C=8 at L=80 ms not in this run", "not measured"))
-            return
-        rows.append(
-            TargetRow(
-                label,
-                f"ours {mine:.2f}/s, upstream {theirs:.2f}/s: {_ratio(mine, theirs)}",
-                _verdict(mine >= factor * theirs),
-            )
-        )
-
-    rate_target(
-        "concurrent turns, C=8, L=80 ms: at least 1.7x upstream's turns/s",
-        ours.concurrent_turns,
-        upstream.concurrent_turns,
-        1.7,
-    )
-    # What `parlant-router run` serves: sessions on ConcurrentSessionDocumentStore.
-    rate_target(
-        "the same, with sessions as the router ships them "
-        "(ConcurrentSessionDocumentStore; upstream on Parlant's store)",
-        ours.session_lock_turns,
-        upstream.concurrent_turns,
-        1.7,
-    )
-    mine_1, theirs_1 = _rate(ours.concurrent_turns, 1), _rate(upstream.concurrent_turns, 1)
-    if mine_1 is not None and theirs_1 is not None:
-        rows.append(
-            TargetRow(
-                f"per-turn time at C=1 (L={p.concurrency_latency_ms:g} ms) no worse than upstream's",
-                f"ours {1 / mine_1:.2f} s, upstream {1 / theirs_1:.2f} s per turn"
-                if mine_1 and theirs_1
-                else "no turn completed",
-                _verdict(mine_1 >= theirs_1),
-            )
-        )
-    rate_target(
-        "concurrent reads, C=8, L=80 ms: at least 3.5x upstream's throughput",
-        ours.concurrent_reads,
-        upstream.concurrent_reads,
-        3.5,
-    )
-
-    if len(ours.appends) >= 2 and len(upstream.appends) >= 2:
-        mine_growth = ours.appends[-1].median / ours.appends[0].median
-        their_growth = upstream.appends[-1].median / upstream.appends[0].median
-        first, last = ours.appends[0].events, ours.appends[-1].events
-        rows.append(
-            TargetRow(
-                f"event append flat within 20% from {first:,} to {last:,} events, where "
-                "upstream grows",
-                f"ours x{mine_growth:.2f}, upstream x{their_growth:.2f}",
-                _verdict(mine_growth <= 1.2 and their_growth > 1.2),
-            )
-        )
-
-    largest = max(ours.migrations, key=lambda m: m.documents, default=None)
-    if largest is None or largest.documents < 10_000:
-        rows.append(
-            TargetRow(
-                "opening a store whose 10,000 documents need migration: at most 20 statements",
-                "10,000 documents not in this run",
-                "not measured",
-            )
-        )
-    else:
-        rows.append(
-            TargetRow(
-                "opening a store whose 10,000 documents need migration: at most 20 statements",
-                f"ours {largest.statements} statements, {largest.seconds:.1f} s",
-                _verdict(largest.statements <= 20 and largest.migrated == largest.documents),
-            )
-        )
-    return rows
-
-
-def findings(results: RunResults) -> list[str]:
-    """Why the figures are what they are, computed from this run."""
-    p = results.parameters
-    out: list[str] = []
-    turn = {n: a.turns for n, a in results.adapters.items() if a.turns is not None}
-    for name, f in turn.items():
-        calls = f.collection_calls.floor() / f.turns
-        extra = f.per_turn() - calls
-        updates = f.collection_calls.counts["update_one"] / f.turns
-        how = (
-            "exactly one per call"
-            if abs(extra) < 0.05
-            else f"{extra:.1f} more than one per call ({updates:.0f} update_one per turn)"
-        )
-        out.append(
-            f"**{name}: {f.per_turn():.1f} statements per turn** for {calls:.1f} "
-            f"DocumentCollection calls: {how}."
-        )
-    if len(turn) == 2:
-        out.append(
-            "Parlant's stores already ask for almost one statement per collection call even on "
-            "upstream (a find_one is one SELECT, an insert one INSERT); the only statement an "
-            "adapter can save in this turn is update_one's read-before-write, so 'fewer than "
-            "upstream' is decided by update_one alone."
-        )
-    for name, f in turn.items():
-        cost = f.emulator_ms_per_statement()
-        if cost is not None:
-            out.append(
-                f"**Emulator cost per statement ({name}, L=0): {cost:.0f} ms.** fakesnow runs in "
-                "this process: every statement is parsed and rewritten by sqlglot in Python "
-                "(under the GIL, on the benchmark's own 2 cores) before DuckDB runs it, so the "
-                "cost grows with the size of the SQL text. It is added to every injected L and "
-                "it caps concurrency, because all statements of all connections share one "
-                "interpreter."
-            )
-    for name, f in turn.items():
-        locked = (
-            sum(
-                n
-                for label, n in f.statements_by_call.items()
-                if label.split(".", 1)[0] == "sessions" and label.split(".", 1)[1] in WRITER_LOCKED
-            )
-            / f.turns
-        )
-        latency = p.concurrency_latency_ms / 1000
-        bound = f"{1 / (locked * latency):.2f}" if locked and latency else "unbounded"
-        out.append(
-            f"**Store lock ({name}): {locked:.0f} of {f.per_turn():.0f} statements per turn run "
-            "inside SessionDocumentStore's writer lock** (create_event, update_session), which "
-            "admits one writer and no reader at a time for the whole store. Whatever the "
-            "adapter, concurrent turns in one process cannot exceed "
-            f"1 / ({locked:.0f} x L) = {bound} turns/s at L = {p.concurrency_latency_ms:g} ms, "
-            "before any emulator cost; more sessions only queue on that lock. Only fewer "
-            "statements inside the lock (create_event's three: session check, latest offset, "
-            "insert) could raise it."
-        )
-    ours = results.adapters.get(OURS)
-    upstream_turns = (
-        results.adapters[UPSTREAM].concurrent_turns if UPSTREAM in results.adapters else []
-    )
-    if ours is not None and ours.session_lock_turns:
-        figures = ", ".join(
-            f"C={f.concurrency}: {f.per_second:.2f} turns/s "
-            f"({_ratio(f.per_second, _rate(upstream_turns, f.concurrency))} upstream)"
-            for f in ours.session_lock_turns
-        )
-        out.append(
-            "**Per-session locks**: with parlant_router's ConcurrentSessionDocumentStore "
-            "(Parlant's session store locking each session instead of the whole store) ours "
-            f"runs {figures}; turns of different sessions then only share the adapter's pool "
-            "and the emulator."
-        )
-    if ours is not None:
-        out.append(
-            "**Reads** take the store's reader lock, so they run in parallel up to the "
-            f"adapter's connections (ours: {_pool_size(p)}; upstream: "
-            "one connection behind one lock); beyond that, the emulator's CPU is the limit."
-        )
-    if ours is not None and ours.migrations:
-        m = max(ours.migrations, key=lambda figure: figure.documents)
-        out.append(
-            f"**Migration (ours)**: {m.documents:,} documents in {m.statements} statements and "
-            f"{m.seconds:.1f} s, of which {m.execute_seconds:.1f} s inside the emulator: a few "
-            "large batched statements, each one tokenized and rewritten by fakesnow in Python. "
-            "What this says about Snowflake is the number of round trips; fakesnow's parsing "
-            "time is the emulator's own."
-        )
-    upstream = results.adapters.get(UPSTREAM)
-    if upstream is not None and upstream.migrations:
-        m = upstream.migrations[-1]
-        if m.documents < p.migration_documents:
-            out.append(
-                f"**Upstream's migration was measured at {m.documents:,} documents**, not "
-                f"{p.migration_documents:,}: it writes one UPDATE per migrated document "
-                f"({m.statements:,} statements, {m.seconds:.0f} s here), so "
-                f"{p.migration_documents:,} documents would take about "
-                f"{m.seconds * p.migration_documents / m.documents:.0f} s and "
-                f"{m.statements - m.documents + p.migration_documents:,} statements "
-                "(linear extrapolation, not measured)."
-            )
-    out.append(
-        f"**Sizing**: to keep `make bench` within 10 minutes on 2 cores, turns are replayed "
-        f"{p.sessions} x {p.turns} below L = {p.high_latency_ms:g} ms and {p.sessions} x "
-        f"{p.high_latency_turns} at and above it; concurrency runs for fixed windows "
-        f"({p.turn_window_seconds:g} s of turns, {p.read_window_seconds:g} s of reads) at "
-        f"L = {p.concurrency_latency_ms:g} ms only; appends are timed {p.appends} times per "
-        "size; the large sessions and migrating documents are written in bulk SQL rather "
-        "than through the stores."
-    )
-    return out
 
 
 def _pool_size(p: Parameters) -> str:
@@ -327,106 +161,499 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "missed"
 
 
-def render(results: RunResults, *, command: str) -> str:
-    """The whole report."""
-    p = results.parameters
-    names = [n for n in (UPSTREAM, OURS) if n in results.adapters]
-    both = len(names) == 2
+def _names(results: RunResults) -> list[str]:
+    """The adapters of the run, upstream first."""
+    return [n for n in (UPSTREAM, OURS) if n in results.adapters]
+
+
+def _turn_figures(results: RunResults, names: Sequence[str]) -> dict[str, TurnFigures]:
+    figures: dict[str, TurnFigures] = {}
+    for name in names:
+        turns = results.adapters[name].turns
+        assert turns is not None, name
+        figures[name] = turns
+    return figures
+
+
+# --- Targets -------------------------------------------------------------------------------
+
+
+def targets(results: RunResults) -> list[TargetRow]:
+    """The targets of the report's table, judged on this run (ours against upstream)."""
     ours = results.adapters.get(OURS)
     upstream = results.adapters.get(UPSTREAM)
-    provenance = results.sequence.provenance
-    out: list[str] = [
+    if ours is None or upstream is None:
+        return [TargetRow("all targets", "ours was not measured in this run", "not measured")]
+    assert ours.turns is not None and upstream.turns is not None
+    latency_ms = results.parameters.concurrency_latency_ms
+    rows = [
+        _statements_target(ours.turns, upstream.turns),
+        _rate_target(
+            "concurrent turns, C=8, L=80 ms: at least 1.7x upstream's turns/s",
+            ours.concurrent_turns,
+            upstream.concurrent_turns,
+            1.7,
+            latency_ms,
+        ),
+        # What `parlant-router run` serves: sessions on ConcurrentSessionDocumentStore.
+        _rate_target(
+            "the same, with sessions as the router ships them "
+            "(ConcurrentSessionDocumentStore; upstream on Parlant's store)",
+            ours.session_lock_turns,
+            upstream.concurrent_turns,
+            1.7,
+            latency_ms,
+        ),
+        _single_turn_target(ours, upstream, latency_ms),
+        _rate_target(
+            "concurrent reads, C=8, L=80 ms: at least 3.5x upstream's throughput",
+            ours.concurrent_reads,
+            upstream.concurrent_reads,
+            3.5,
+            latency_ms,
+        ),
+        _append_target(ours, upstream),
+        _migration_target(ours),
+    ]
+    return [row for row in rows if row is not None]
+
+
+def _statements_target(ours: TurnFigures, upstream: TurnFigures) -> TargetRow:
+    ours_turn, up_turn = ours.per_turn(), upstream.per_turn()
+    floor = ours.collection_calls.floor() / ours.turns
+    ceiling = ours.collection_calls.ceiling() / ours.turns
+    return TargetRow(
+        "statements per turn at the floor (1 per collection call, 2 at most for update_one) "
+        "and fewer than upstream",
+        f"ours {ours_turn:.1f} (floor {floor:.1f}, allowance {ceiling:.1f}); "
+        f"upstream {up_turn:.1f}",
+        _verdict(ours_turn <= ceiling and ours_turn < up_turn),
+    )
+
+
+def _rate_target(
+    label: str,
+    mine_figures: Sequence[RateFigure],
+    their_figures: Sequence[RateFigure],
+    factor: float,
+    latency_ms: float,
+) -> TargetRow:
+    """Ours at least ``factor`` times upstream's rate at C=8, L=80 ms."""
+    mine, theirs = _rate(mine_figures, 8), _rate(their_figures, 8)
+    if mine is None or theirs is None or latency_ms != 80:
+        return TargetRow(label, "C=8 at L=80 ms not in this run", "not measured")
+    return TargetRow(
+        label,
+        f"ours {mine:.2f}/s, upstream {theirs:.2f}/s: {_ratio(mine, theirs)}",
+        _verdict(mine >= factor * theirs),
+    )
+
+
+def _single_turn_target(
+    ours: AdapterResults, upstream: AdapterResults, latency_ms: float
+) -> TargetRow | None:
+    mine, theirs = _rate(ours.concurrent_turns, 1), _rate(upstream.concurrent_turns, 1)
+    if mine is None or theirs is None:
+        return None
+    return TargetRow(
+        f"per-turn time at C=1 (L={latency_ms:g} ms) no worse than upstream's",
+        f"ours {1 / mine:.2f} s, upstream {1 / theirs:.2f} s per turn"
+        if mine and theirs
+        else "no turn completed",
+        _verdict(mine >= theirs),
+    )
+
+
+def _append_target(ours: AdapterResults, upstream: AdapterResults) -> TargetRow | None:
+    if len(ours.appends) < 2 or len(upstream.appends) < 2:
+        return None
+    mine_growth = ours.appends[-1].median / ours.appends[0].median
+    their_growth = upstream.appends[-1].median / upstream.appends[0].median
+    first, last = ours.appends[0].events, ours.appends[-1].events
+    return TargetRow(
+        f"event append flat within 20% from {first:,} to {last:,} events, where upstream grows",
+        f"ours x{mine_growth:.2f}, upstream x{their_growth:.2f}",
+        _verdict(mine_growth <= 1.2 and their_growth > 1.2),
+    )
+
+
+def _migration_target(ours: AdapterResults) -> TargetRow:
+    label = "opening a store whose 10,000 documents need migration: at most 20 statements"
+    largest = max(ours.migrations, key=lambda m: m.documents, default=None)
+    if largest is None or largest.documents < 10_000:
+        return TargetRow(label, "10,000 documents not in this run", "not measured")
+    return TargetRow(
+        label,
+        f"ours {largest.statements} statements, {largest.seconds:.1f} s",
+        _verdict(largest.statements <= 20 and largest.migrated == largest.documents),
+    )
+
+
+# --- Findings ------------------------------------------------------------------------------
+
+_UPDATE_ONE_FINDING = (
+    "Parlant's stores already ask for almost one statement per collection call even on "
+    "upstream (a find_one is one SELECT, an insert one INSERT); the only statement an "
+    "adapter can save in this turn is update_one's read-before-write, so 'fewer than "
+    "upstream' is decided by update_one alone."
+)
+
+
+def findings(results: RunResults) -> list[str]:
+    """Why the figures are what they are, computed from this run."""
+    p = results.parameters
+    turns = {n: a.turns for n, a in results.adapters.items() if a.turns is not None}
+    notes = [
+        *(_statements_finding(name, f) for name, f in turns.items()),
+        _UPDATE_ONE_FINDING if len(turns) == 2 else None,
+        *(_emulator_cost_finding(name, f) for name, f in turns.items()),
+        *(_store_lock_finding(name, f, p) for name, f in turns.items()),
+        _session_locks_finding(results),
+        _reads_finding(results),
+        _ours_migration_finding(results),
+        _upstream_migration_finding(results),
+        _sizing_finding(p),
+    ]
+    return [note for note in notes if note is not None]
+
+
+def _statements_finding(name: str, f: TurnFigures) -> str:
+    calls = f.collection_calls.floor() / f.turns
+    extra = f.per_turn() - calls
+    updates = f.collection_calls.counts["update_one"] / f.turns
+    how = (
+        "exactly one per call"
+        if abs(extra) < 0.05
+        else f"{extra:.1f} more than one per call ({updates:.0f} update_one per turn)"
+    )
+    return (
+        f"**{name}: {f.per_turn():.1f} statements per turn** for {calls:.1f} "
+        f"DocumentCollection calls: {how}."
+    )
+
+
+def _emulator_cost_finding(name: str, f: TurnFigures) -> str | None:
+    cost = f.emulator_ms_per_statement()
+    if cost is None:
+        return None
+    return (
+        f"**Emulator cost per statement ({name}, L=0): {cost:.0f} ms.** fakesnow runs in "
+        "this process: every statement is parsed and rewritten by sqlglot in Python "
+        "(under the GIL, on the benchmark's own 2 cores) before DuckDB runs it, so the "
+        "cost grows with the size of the SQL text. It is added to every injected L and "
+        "it caps concurrency, because all statements of all connections share one "
+        "interpreter."
+    )
+
+
+def _store_lock_finding(name: str, f: TurnFigures, p: Parameters) -> str:
+    locked = (
+        sum(
+            n
+            for label, n in f.statements_by_call.items()
+            if label.split(".", 1)[0] == "sessions" and label.split(".", 1)[1] in WRITER_LOCKED
+        )
+        / f.turns
+    )
+    latency = p.concurrency_latency_ms / 1000
+    bound = f"{1 / (locked * latency):.2f}" if locked and latency else "unbounded"
+    return (
+        f"**Store lock ({name}): {locked:.0f} of {f.per_turn():.0f} statements per turn run "
+        "inside SessionDocumentStore's writer lock** (create_event, update_session), which "
+        "admits one writer and no reader at a time for the whole store. Whatever the "
+        "adapter, concurrent turns in one process cannot exceed "
+        f"1 / ({locked:.0f} x L) = {bound} turns/s at L = {p.concurrency_latency_ms:g} ms, "
+        "before any emulator cost; more sessions only queue on that lock. Only fewer "
+        "statements inside the lock (create_event's three: session check, latest offset, "
+        "insert) could raise it."
+    )
+
+
+def _session_locks_finding(results: RunResults) -> str | None:
+    ours = results.adapters.get(OURS)
+    if ours is None or not ours.session_lock_turns:
+        return None
+    upstream = results.adapters.get(UPSTREAM)
+    upstream_turns = upstream.concurrent_turns if upstream is not None else []
+    figures = ", ".join(
+        f"C={f.concurrency}: {f.per_second:.2f} turns/s "
+        f"({_ratio(f.per_second, _rate(upstream_turns, f.concurrency))} upstream)"
+        for f in ours.session_lock_turns
+    )
+    return (
+        "**Per-session locks**: with parlant_router's ConcurrentSessionDocumentStore "
+        "(Parlant's session store locking each session instead of the whole store) ours "
+        f"runs {figures}; turns of different sessions then only share the adapter's pool "
+        "and the emulator."
+    )
+
+
+def _reads_finding(results: RunResults) -> str | None:
+    if OURS not in results.adapters:
+        return None
+    return (
+        "**Reads** take the store's reader lock, so they run in parallel up to the "
+        f"adapter's connections (ours: {_pool_size(results.parameters)}; upstream: "
+        "one connection behind one lock); beyond that, the emulator's CPU is the limit."
+    )
+
+
+def _ours_migration_finding(results: RunResults) -> str | None:
+    ours = results.adapters.get(OURS)
+    if ours is None or not ours.migrations:
+        return None
+    m = max(ours.migrations, key=lambda figure: figure.documents)
+    return (
+        f"**Migration (ours)**: {m.documents:,} documents in {m.statements} statements and "
+        f"{m.seconds:.1f} s, of which {m.execute_seconds:.1f} s inside the emulator: a few "
+        "large batched statements, each one tokenized and rewritten by fakesnow in Python. "
+        "What this says about Snowflake is the number of round trips; fakesnow's parsing "
+        "time is the emulator's own."
+    )
+
+
+def _upstream_migration_finding(results: RunResults) -> str | None:
+    """Upstream's migration, measured on fewer documents than ours, extrapolated."""
+    upstream = results.adapters.get(UPSTREAM)
+    p = results.parameters
+    if upstream is None or not upstream.migrations:
+        return None
+    m = upstream.migrations[-1]
+    if m.documents >= p.migration_documents:
+        return None
+    return (
+        f"**Upstream's migration was measured at {m.documents:,} documents**, not "
+        f"{p.migration_documents:,}: it writes one UPDATE per migrated document "
+        f"({m.statements:,} statements, {m.seconds:.0f} s here), so "
+        f"{p.migration_documents:,} documents would take about "
+        f"{m.seconds * p.migration_documents / m.documents:.0f} s and "
+        f"{m.statements - m.documents + p.migration_documents:,} statements "
+        "(linear extrapolation, not measured)."
+    )
+
+
+def _sizing_finding(p: Parameters) -> str:
+    return (
+        f"**Sizing**: to keep `make bench` within 10 minutes on 2 cores, turns are replayed "
+        f"{p.sessions} x {p.turns} below L = {p.high_latency_ms:g} ms and {p.sessions} x "
+        f"{p.high_latency_turns} at and above it; concurrency runs for fixed windows "
+        f"({p.turn_window_seconds:g} s of turns, {p.read_window_seconds:g} s of reads) at "
+        f"L = {p.concurrency_latency_ms:g} ms only; appends are timed {p.appends} times per "
+        "size; the large sessions and migrating documents are written in bulk SQL rather "
+        "than through the stores."
+    )
+
+
+# --- The report ----------------------------------------------------------------------------
+
+
+def render(
+    results: RunResults | None,
+    *,
+    command: str,
+    server_turns: ServerTurnsResults | None = None,
+) -> str:
+    """The whole report: the adapters' run and/or the server-turns run (at least one)."""
+    if results is None:
+        assert server_turns is not None, "nothing to report"
+        sections = [
+            _server_turns_title(server_turns, command),
+            _section("Machine", _table(["", ""], machine())),
+            server_turns_section(server_turns),
+        ]
+        return "\n".join(line for section in sections for line in section)
+    names = _names(results)
+    both = len(names) == 2
+    sections = [
+        _title(results, command, names),
+        _section("Machine", _table(["", ""], machine())),
+        _method_section(results),
+        _parameters_section(results.parameters),
+        _targets_section(results) if both else [],
+        _statements_section(results, names),
+        _time_section(results, names),
+        _concurrent_turns_section(results, names),
+        _concurrent_reads_section(results, names),
+        _append_section(results, names),
+        _migration_section(results, names),
+        _connections_section(results) if both else [],
+        _section("Why", [f"- {note}" for note in findings(results)]),
+        server_turns_section(server_turns) if server_turns is not None else [],
+    ]
+    return "\n".join(line for section in sections for line in section)
+
+
+def _title(results: RunResults, command: str, names: Sequence[str]) -> list[str]:
+    return _blocks(
         "# Benchmarks: our SnowflakeDocumentDatabase against Parlant's upstream adapter",
-        "",
         f"Generated by `{command}` on {results.started:%Y-%m-%d %H:%M} UTC; the run took "
         f"{results.seconds:.0f} s. Adapters measured: {', '.join(names)}.",
-        "",
         "Both adapters run in one process against one Snowflake emulator "
         "(`parlant_router.snowflake.SnowflakeEmulator`: fakesnow's HTTP server on a loopback "
         "port) through the real `snowflake-connector-python`, underneath Parlant's own "
         "`SessionDocumentStore`, `CustomerDocumentStore` and `ContextVariableDocumentStore`, "
         "each store on its own database and table prefix as in the seed's "
         "`configure_container`. Every workload has its own tables.",
-        "",
-        "## Machine",
-        "",
-        *_table(["", ""], machine()),
-        "",
-        "## Method",
-        "",
-        f"- **The turn** is replayed from `bench/turn_sequence.json`, recorded from a real "
-        f"Parlant engine turn (`{provenance.get('command', '')}`, "
-        f"{provenance.get('recorded_utc', '')}, NLP service "
-        f"`{provenance.get('nlp_service', '')}`): {provenance.get('scenario', '')}. "
-        f"It is {len(results.sequence.turn)} store calls: {_turn_summary(results)}. Only the "
-        "three stores the seed puts on Snowflake are recorded and replayed; the engine's reads "
-        "of agents, guidelines, journeys and the like stay in memory there and are not part "
-        "of the workload.",
-        "- **Latency L** is added to every statement by the connection itself "
-        "(`bench/latency.py`): the connector's `cursor().execute` sleeps L ms in the executing "
-        "thread before sending, as a round trip to Snowflake holds the connection. The "
-        "emulator's own cost per statement comes on top.",
-        "- **Statements** are counted at the same place, per adapter and per store call.",
-        "- **Concurrency C**: C sessions, each running whole recorded turns back to back (or "
-        "listing its events and reading itself, for reads) for a fixed window; work is counted "
-        "call by call and calls finishing after the window do not count.",
-        "- **Appends**: a session is filled with events written in bulk in the adapters' "
-        "table layout, then `create_event` is timed at each size (median, L=0).",
-        "- **Migration**: sessions and the store's metadata are written at version 0.8.0, so "
-        "that opening `SessionDocumentStore(allow_migration=True)` runs Parlant's loader, "
-        "which migrates every session to 0.9.0 (checked afterwards by counting rows at "
-        "0.9.0); L=0.",
-        f"- **Our pool size**: {_pool_size(p)}. Upstream has one connection behind one lock.",
-        "- **Checks**: `tests/bench` runs this machinery at tiny sizes for both adapters and "
-        "checks, among others, that the meter sees upstream's per-call statements exactly as "
-        "issue 5 measured them (create_event 3, list_events 2, read_session 1, "
-        "update_session 3).",
-        "",
-        "## Parameters",
-        "",
-        *_table(
-            ["parameter", "value"],
-            [
-                ("N sessions x T turns (sequential)", f"{p.sessions} x {p.turns}"),
-                (
-                    f"turns per session at L >= {p.high_latency_ms:g} ms",
-                    str(p.high_latency_turns),
-                ),
-                ("L (ms per statement)", ", ".join(f"{v:g}" for v in p.latencies_ms)),
-                ("C (concurrent sessions)", ", ".join(str(c) for c in p.concurrency)),
-                ("L for concurrency", f"{p.concurrency_latency_ms:g} ms"),
-                (
-                    "windows (turns / reads)",
-                    f"{p.turn_window_seconds:g} s / {p.read_window_seconds:g} s",
-                ),
-                ("append sizes (events)", ", ".join(f"{s:,}" for s in p.append_sizes)),
-                ("appends timed per size", str(p.appends)),
-                ("migrating documents (ours)", f"{p.migration_documents:,}"),
-                ("migrating documents (upstream)", f"{p.upstream_migration_documents:,}"),
-            ],
-        ),
-        "",
+    )
+
+
+def _method_section(results: RunResults) -> list[str]:
+    provenance = results.sequence.provenance
+    return _section(
+        "Method",
+        [
+            f"- **The turn** is replayed from `bench/turn_sequence.json`, recorded from a real "
+            f"Parlant engine turn (`{provenance.get('command', '')}`, "
+            f"{provenance.get('recorded_utc', '')}, NLP service "
+            f"`{provenance.get('nlp_service', '')}`): {provenance.get('scenario', '')}. "
+            f"It is {len(results.sequence.turn)} store calls: {_turn_summary(results)}. Only "
+            "the three stores the seed puts on Snowflake are recorded and replayed; the "
+            "engine's reads of agents, guidelines, journeys and the like stay in memory there "
+            "and are not part of the workload.",
+            "- **Latency L** is added to every statement by the connection itself "
+            "(`bench/latency.py`): the connector's `cursor().execute` sleeps L ms in the "
+            "executing thread before sending, as a round trip to Snowflake holds the "
+            "connection. The emulator's own cost per statement comes on top.",
+            "- **Statements** are counted at the same place, per adapter and per store call.",
+            "- **Concurrency C**: C sessions, each running whole recorded turns back to back "
+            "(or listing its events and reading itself, for reads) for a fixed window; work is "
+            "counted call by call and calls finishing after the window do not count.",
+            "- **Appends**: a session is filled with events written in bulk in the adapters' "
+            "table layout, then `create_event` is timed at each size (median, L=0).",
+            "- **Migration**: sessions and the store's metadata are written at version 0.8.0, "
+            "so that opening `SessionDocumentStore(allow_migration=True)` runs Parlant's "
+            "loader, which migrates every session to 0.9.0 (checked afterwards by counting "
+            "rows at 0.9.0); L=0.",
+            f"- **Our pool size**: {_pool_size(results.parameters)}. Upstream has one "
+            "connection behind one lock.",
+            "- **Checks**: `tests/bench` runs this machinery at tiny sizes for both adapters "
+            "and checks, among others, that the meter sees upstream's per-call statements "
+            "exactly as issue 5 measured them (create_event 3, list_events 2, read_session 1, "
+            "update_session 3).",
+        ],
+    )
+
+
+def _turn_summary(results: RunResults) -> str:
+    counts: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    for call in results.sequence.turn:
+        counts[call.label()] += 1
+        if call.method == "create_event":
+            kind = call.args.get("kind", {})
+            kinds[str(kind.get("value")) if isinstance(kind, dict) else "?"] += 1
+    events = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    calls = ", ".join(f"`{label}` x{n}" for label, n in counts.items())
+    return f"{calls} (the events created: {events})"
+
+
+def _parameters_section(p: Parameters) -> list[str]:
+    rows = [
+        ("N sessions x T turns (sequential)", f"{p.sessions} x {p.turns}"),
+        (f"turns per session at L >= {p.high_latency_ms:g} ms", str(p.high_latency_turns)),
+        ("L (ms per statement)", ", ".join(f"{v:g}" for v in p.latencies_ms)),
+        ("C (concurrent sessions)", ", ".join(str(c) for c in p.concurrency)),
+        ("L for concurrency", f"{p.concurrency_latency_ms:g} ms"),
+        ("windows (turns / reads)", f"{p.turn_window_seconds:g} s / {p.read_window_seconds:g} s"),
+        ("append sizes (events)", ", ".join(f"{s:,}" for s in p.append_sizes)),
+        ("appends timed per size", str(p.appends)),
+        ("migrating documents (ours)", f"{p.migration_documents:,}"),
+        ("migrating documents (upstream)", f"{p.upstream_migration_documents:,}"),
     ]
-    if both:
-        out += [
-            "## Targets (from issue 5)",
-            "",
-            *_table(
-                ["target", "measured", "verdict"],
-                [(t.target, t.measured, f"**{t.verdict}**") for t in targets(results)],
-            ),
-            "",
+    return _section("Parameters", _table(["parameter", "value"], rows))
+
+
+def _targets_section(results: RunResults) -> list[str]:
+    rows = [(t.target, t.measured, f"**{t.verdict}**") for t in targets(results)]
+    return _section("Targets (from issue 5)", _table(["target", "measured", "verdict"], rows))
+
+
+# Rows under the store calls of "Statements per turn": a label and each adapter's cell.
+_PER_TURN_ROWS: tuple[tuple[str, Callable[[TurnFigures], str]], ...] = (
+    ("**per turn**", lambda f: f"**{f.per_turn():.1f}**"),
+    (
+        "collection calls per turn (the floor)",
+        lambda f: f"{f.collection_calls.floor() / f.turns:.1f}",
+    ),
+    (
+        "emulator ms per statement (L=0)",
+        lambda f: _fmt(f.emulator_ms_per_statement(), "{:.0f}"),
+    ),
+)
+
+
+def _statements_section(results: RunResults, names: Sequence[str]) -> list[str]:
+    figures = _turn_figures(results, names).values()
+    labels = dict.fromkeys(call.label() for call in results.sequence.turn)
+    rows = [
+        [
+            f"`{label}`",
+            *(_statements_per_call(f, label) for f in figures),
+            *(_fmt(f.ms_per_call_at_zero(label), "{:.0f}") for f in figures),
         ]
-    out += _turn_section(results, names)
-    out += _rate_section(
+        for label in labels
+    ]
+    blank = ["" for _ in names]
+    rows += [[label, *(cell(f) for f in figures), *blank] for label, cell in _PER_TURN_ROWS]
+    header = [
+        "store call",
+        *[f"{n} statements/call" for n in names],
+        *[f"{n} ms/call (L=0)" for n in names],
+    ]
+    return _section(
+        "Statements per turn",
+        "Statements sent per store call of the recorded turn (averaged over every replayed "
+        "turn) and the call's mean time at L=0, then per turn. The floor is one statement per "
+        "DocumentCollection call the stores make.",
+        _table(header, rows),
+    )
+
+
+def _statements_per_call(f: TurnFigures, label: str) -> str:
+    calls = f.calls_by_label[label]
+    return f"{f.statements_by_call[label] / calls:.2f}" if calls else "-"
+
+
+def _time_section(results: RunResults, names: Sequence[str]) -> list[str]:
+    p = results.parameters
+    figures = _turn_figures(results, names)
+    rows: list[list[str]] = []
+    for latency in p.latencies_ms:
+        means = {n: f.mean_seconds(latency) for n, f in figures.items()}
+        rows.append(
+            [
+                f"{latency:g} ms",
+                str(p.turns_at(latency) * p.sessions),
+                *(f"{mean:.2f} s" for mean in means.values()),
+                *_upstream_over_ours(means),
+            ]
+        )
+    header = ["L", "turns", *names] + (["upstream / ours"] if len(names) == 2 else [])
+    return _section(
+        "Time per turn",
+        f"Mean wall time of one recorded turn, {p.sessions} session(s) replayed one after "
+        "the other.",
+        _table(header, rows),
+    )
+
+
+def _concurrent_turns_section(results: RunResults, names: Sequence[str]) -> list[str]:
+    p = results.parameters
+    ours = results.adapters.get(OURS)
+    return _rate_section(
         "Concurrent turns",
-        f"Turns per second, C sessions each running whole turns, L = {p.concurrency_latency_ms:g} ms.",
+        "Turns per second, C sessions each running whole turns, "
+        f"L = {p.concurrency_latency_ms:g} ms.",
         "turns/s",
         {n: results.adapters[n].concurrent_turns for n in names},
         p,
         ours.session_lock_turns if ours is not None else (),
     )
-    out += _rate_section(
+
+
+def _concurrent_reads_section(results: RunResults, names: Sequence[str]) -> list[str]:
+    p = results.parameters
+    return _rate_section(
         "Concurrent reads",
         "Read pairs per second (list_events + read_session of its own session), C sessions, "
         f"L = {p.concurrency_latency_ms:g} ms.",
@@ -434,109 +661,15 @@ def render(results: RunResults, *, command: str) -> str:
         {n: results.adapters[n].concurrent_reads for n in names},
         p,
     )
-    out += _append_section(results, names)
-    out += _migration_section(results, names)
-    if ours is not None and upstream is not None:
-        out += [
-            "## Connections",
-            "",
-            f"Connections opened during the run: upstream {upstream.connections}, ours "
-            f"{ours.connections}.",
-            "",
-        ]
-    out += ["## Why", "", *[f"- {note}" for note in findings(results)], ""]
-    return "\n".join(out)
 
 
-def _turn_summary(results: RunResults) -> str:
-    counts: dict[str, int] = {}
-    kinds: dict[str, int] = {}
-    for call in results.sequence.turn:
-        counts[call.label()] = counts.get(call.label(), 0) + 1
-        if call.method == "create_event":
-            kind = call.args.get("kind", {})
-            name = str(kind.get("value")) if isinstance(kind, dict) else "?"
-            kinds[name] = kinds.get(name, 0) + 1
-    events = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
-    calls = ", ".join(f"`{label}` x{n}" for label, n in counts.items())
-    return f"{calls} (the events created: {events})"
-
-
-def _turn_section(results: RunResults, names: Sequence[str]) -> list[str]:
-    figures = {n: results.adapters[n].turns for n in names}
-    p = results.parameters
-    labels: list[str] = []
-    for call in results.sequence.turn:
-        if call.label() not in labels:
-            labels.append(call.label())
-    rows: list[list[str]] = []
-    for label in labels:
-        row = [f"`{label}`"]
-        for n in names:
-            f = figures[n]
-            assert f is not None
-            calls = f.calls_by_label[label]
-            row.append(f"{f.statements_by_call[label] / calls:.2f}" if calls else "-")
-        for n in names:
-            f = figures[n]
-            assert f is not None
-            row.append(_fmt(f.ms_per_call_at_zero(label), "{:.0f}"))
-        rows.append(row)
-    blank = ["" for _ in names]
-    total = ["**per turn**"]
-    for n in names:
-        f = figures[n]
-        assert f is not None
-        total.append(f"**{f.per_turn():.1f}**")
-    rows.append(total + blank)
-    floor_row = ["collection calls per turn (the floor)"]
-    for n in names:
-        f = figures[n]
-        assert f is not None
-        floor_row.append(f"{f.collection_calls.floor() / f.turns:.1f}")
-    rows.append(floor_row + blank)
-    cost_row = ["emulator ms per statement (L=0)"]
-    for n in names:
-        f = figures[n]
-        assert f is not None
-        cost_row.append(_fmt(f.emulator_ms_per_statement(), "{:.0f}"))
-    rows.append(cost_row + blank)
-    out = [
-        "## Statements per turn",
-        "",
-        "Statements sent per store call of the recorded turn (averaged over every replayed "
-        "turn) and the call's mean time at L=0, then per turn. The floor is one statement per "
-        "DocumentCollection call the stores make.",
-        "",
-        *_table(
-            [
-                "store call",
-                *[f"{n} statements/call" for n in names],
-                *[f"{n} ms/call (L=0)" for n in names],
-            ],
-            rows,
-        ),
-        "",
-        "## Time per turn",
-        "",
-        f"Mean wall time of one recorded turn, {p.sessions} session(s) replayed one after "
-        "the other.",
-        "",
-    ]
-    time_rows: list[list[str]] = []
-    for latency in p.latencies_ms:
-        row = [f"{latency:g} ms", str(p.turns_at(latency) * p.sessions)]
-        means: dict[str, float] = {}
-        for n in names:
-            f = figures[n]
-            assert f is not None
-            means[n] = f.mean_seconds(latency)
-            row.append(f"{means[n]:.2f} s")
-        if len(names) == 2:
-            row.append(_ratio(means[UPSTREAM], means[OURS]))
-        time_rows.append(row)
-    header = ["L", "turns", *names] + (["upstream / ours"] if len(names) == 2 else [])
-    return [*out, *_table(header, time_rows), ""]
+_SESSION_LOCKS_NOTE = (
+    "The last columns run ours under `parlant_router.stores.session_store."
+    "ConcurrentSessionDocumentStore` (Parlant's session store with one lock per "
+    "session instead of one per store; C > 1 only): the session store `parlant-router "
+    "run` builds. The C = 8 target is judged both ways: on Parlant's own "
+    "`SessionDocumentStore` for both adapters, and with this store for ours."
+)
 
 
 def _rate_section(
@@ -547,13 +680,13 @@ def _rate_section(
     p: Parameters,
     session_locks: Sequence[RateFigure] = (),
 ) -> list[str]:
+    """Rates at each C, with ours under per-session locks in the last columns if given."""
     names = list(figures)
     both = len(names) == 2
     rows: list[list[str]] = []
     for concurrency in p.concurrency:
-        row = [str(concurrency)]
         rates = {n: _rate(figures[n], concurrency) for n in names}
-        row += [_fmt(rates[n]) for n in names]
+        row = [str(concurrency), *(_fmt(rates[n]) for n in names)]
         if both:
             row.append(_ratio(rates[OURS], rates[UPSTREAM]))
         if session_locks:
@@ -567,77 +700,627 @@ def _rate_section(
         header.append(f"ours, per-session locks {unit}")
         if UPSTREAM in names:
             header.append("that / upstream")
-    text = [f"## {title}", "", caption, ""]
-    if session_locks:
-        text += [
-            "The last columns run ours under `parlant_router.stores.session_store."
-            "ConcurrentSessionDocumentStore` (Parlant's session store with one lock per "
-            "session instead of one per store; C > 1 only): the session store `parlant-router "
-            "run` builds. The C = 8 target is judged both ways: on Parlant's own "
-            "`SessionDocumentStore` for both adapters, and with this store for ours.",
-            "",
-        ]
-    return [*text, *_table(header, rows), ""]
+    notes = [_SESSION_LOCKS_NOTE] if session_locks else []
+    return _section(title, caption, *notes, _table(header, rows))
 
 
 def _append_section(results: RunResults, names: Sequence[str]) -> list[str]:
-    sizes = results.parameters.append_sizes
     rows: list[list[str]] = []
-    for index, size in enumerate(sizes):
-        row = [f"{size:,}"]
-        medians: dict[str, float] = {}
-        for n in names:
-            figure = results.adapters[n].appends[index]
-            medians[n] = figure.median
-            row.append(
-                f"{figure.median * 1000:.0f} ms (min {min(figure.seconds) * 1000:.0f}; "
-                f"{figure.statements / len(figure.seconds):.0f} stmts)"
-            )
-        if len(names) == 2:
-            row.append(_ratio(medians[UPSTREAM], medians[OURS]))
-        rows.append(row)
+    for index, size in enumerate(results.parameters.append_sizes):
+        figures = {n: results.adapters[n].appends[index] for n in names}
+        rows.append(
+            [
+                f"{size:,}",
+                *(
+                    f"{f.median * 1000:.0f} ms (min {min(f.seconds) * 1000:.0f}; "
+                    f"{f.statements / len(f.seconds):.0f} stmts)"
+                    for f in figures.values()
+                ),
+                *_upstream_over_ours({n: f.median for n, f in figures.items()}),
+            ]
+        )
     header = ["events in session", *names] + (["upstream / ours"] if len(names) == 2 else [])
-    return [
-        "## Event append",
-        "",
+    return _section(
+        "Event append",
         "Median `create_event` time (the fastest, and statements per append) with that many "
         "events already in the session, L = 0. The targets are judged on the median.",
-        "",
-        *_table(header, rows),
-        "",
-    ]
+        _table(header, rows),
+    )
 
 
 def _migration_section(results: RunResults, names: Sequence[str]) -> list[str]:
-    rows: list[list[str]] = []
-    for n in names:
-        for m in results.adapters[n].migrations:
-            rows.append(
-                [
-                    n,
-                    f"{m.documents:,}",
-                    str(m.statements),
-                    f"{m.seconds:.1f} s",
-                    f"{m.execute_seconds:.1f} s",
-                    "yes" if m.migrated == m.documents else f"no ({m.migrated:,})",
-                ]
-            )
-    return [
-        "## Opening a store that needs migration",
-        "",
+    rows = [
+        [
+            n,
+            f"{m.documents:,}",
+            str(m.statements),
+            f"{m.seconds:.1f} s",
+            f"{m.execute_seconds:.1f} s",
+            "yes" if m.migrated == m.documents else f"no ({m.migrated:,})",
+        ]
+        for n in names
+        for m in results.adapters[n].migrations
+    ]
+    header = [
+        "adapter",
+        "documents",
+        "statements",
+        "time",
+        "of which in the emulator",
+        "all migrated",
+    ]
+    return _section(
+        "Opening a store that needs migration",
         "`SessionDocumentStore` opened over sessions written at version 0.8.0, L = 0: "
         "statements sent and seconds until the store is open.",
-        "",
-        *_table(
-            [
-                "adapter",
-                "documents",
-                "statements",
-                "time",
-                "of which in the emulator",
-                "all migrated",
-            ],
-            rows,
-        ),
-        "",
+        _table(header, rows),
+    )
+
+
+def _connections_section(results: RunResults) -> list[str]:
+    upstream, ours = results.adapters[UPSTREAM], results.adapters[OURS]
+    return _section(
+        "Connections",
+        f"Connections opened during the run: upstream {upstream.connections}, ours "
+        f"{ours.connections}.",
+    )
+
+
+# --- Server turns (bench/server_turns.py) ----------------------------------------------------
+
+STORE_TIME_LATENCY_MS = 80.0
+"""The L at which the store time per turn is judged (Snowflake's round trip)."""
+_TURN_STATEMENTS_TARGET = 12
+_STORE_TIME_FACTOR = 0.2
+_REPLY_LATENCY_TARGET_SECONDS = 0.050
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "MERGE")
+_SHAPE_WIDTH = 110
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _secs(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.2f} s"
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def _bound(size: int) -> str:
+    return f"{size / 2**20:g} MiB"
+
+
+def _cell(text: str) -> str:
+    """``text`` made safe for a markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def _shape(shape: str) -> str:
+    short = shape if len(shape) <= _SHAPE_WIDTH else shape[: _SHAPE_WIDTH - 3] + "..."
+    return f"`{_cell(short)}`"
+
+
+def _is_write(shape: str) -> bool:
+    return shape.removeprefix("[describe] ").lstrip("( ").upper().startswith(_WRITE_VERBS)
+
+
+def _per_latency(figures: ConfigurationFigures | None) -> str:
+    """Mean statements per measured turn at each latency, e.g. ``9.0 at L=0 ms``."""
+    if figures is None or not figures.measured():
+        return "not measured"
+    return ", ".join(
+        f"{figures.mean_statements(latency):.1f} at L={latency:g} ms"
+        for latency in figures.latencies()
+    )
+
+
+def server_turns_targets(results: ServerTurnsResults) -> list[TargetRow]:
+    """The read-cache issue's targets, judged on this server-turns run."""
+    on = results.configuration(CACHE_NOTIFY.name)
+    off = results.configuration(OFF.name)
+    return [
+        _turn_statements_target(on, off),
+        _store_time_target(on, off),
+        _idle_target(on, off),
+        _reply_latency_target(on, off),
+        *_memory_targets(results.memory),
     ]
+
+
+def _turn_statements_target(
+    on: ConfigurationFigures | None, off: ConfigurationFigures | None
+) -> TargetRow:
+    label = (
+        f"statements per turn with the cache on, after a warm-up turn: at most "
+        f"{_TURN_STATEMENTS_TARGET} (the cache off beside)"
+    )
+    if on is None or not on.measured():
+        return TargetRow(label, "cache+notify not measured", "not measured")
+    worst = max(m for lat in on.latencies() if (m := on.mean_statements(lat)) is not None)
+    return TargetRow(
+        label,
+        f"cache+notify {_per_latency(on)}; off {_per_latency(off)}",
+        _verdict(worst <= _TURN_STATEMENTS_TARGET),
+    )
+
+
+def _store_time_target(
+    on: ConfigurationFigures | None, off: ConfigurationFigures | None
+) -> TargetRow:
+    latency = STORE_TIME_LATENCY_MS
+    label = (
+        f"store time per turn at L={latency:g} ms (statements x {latency:g} ms): at most "
+        f"{_STORE_TIME_FACTOR:g}x the cache off's"
+    )
+    mine = on.mean_statements(latency) if on is not None else None
+    theirs = off.mean_statements(latency) if off is not None else None
+    if on is None or off is None or mine is None or theirs is None:
+        return TargetRow(label, f"L={latency:g} ms not in this run for both", "not measured")
+    mine_s, theirs_s = mine * latency / 1000, theirs * latency / 1000
+    return TargetRow(
+        label,
+        f"cache+notify {mine_s:.2f} s, off {theirs_s:.2f} s: {_ratio(mine_s, theirs_s)}; "
+        f"measured turn time (posting to `ready`) {_secs(on.mean_ready_seconds(latency))} "
+        f"vs {_secs(off.mean_ready_seconds(latency))}",
+        _verdict(theirs_s > 0 and mine_s <= _STORE_TIME_FACTOR * theirs_s),
+    )
+
+
+def _idle_target(on: ConfigurationFigures | None, off: ConfigurationFigures | None) -> TargetRow:
+    if on is None or on.idle is None:
+        return TargetRow(
+            "no statements while clients wait on idle sessions", "not measured", "not measured"
+        )
+    idle = on.idle
+    theirs = (
+        f"off {off.idle.counts.total:,} ({off.idle.per_second:.1f}/s)"
+        if off is not None and off.idle is not None
+        else "off not measured"
+    )
+    return TargetRow(
+        f"no statements while {idle.clients} clients wait on idle sessions (the cache off beside)",
+        f"cache+notify {idle.counts.total:,} in {idle.seconds:.0f} s; {theirs}",
+        _verdict(idle.counts.total == 0),
+    )
+
+
+def _latency_summary(figures: ConfigurationFigures, latency: float) -> str:
+    values = figures.reply_latencies(latency)
+    return (
+        f"p50 {_ms(percentile(values, 0.5))} (max {_ms(max(values, default=None))}) "
+        f"at L={latency:g} ms"
+    )
+
+
+def _reply_latency_target(
+    on: ConfigurationFigures | None, off: ConfigurationFigures | None
+) -> TargetRow:
+    if on is None or not on.measured():
+        return TargetRow("reply latency p50 at most 50 ms", "not measured", "not measured")
+    lowest = min(on.latencies())
+    p50 = percentile(on.reply_latencies(lowest), 0.5)
+    assert p50 is not None
+    measured = "; ".join(_latency_summary(on, lat) for lat in on.latencies())
+    if off is not None and off.measured():
+        measured += "; off " + "; ".join(_latency_summary(off, lat) for lat in off.latencies())
+    return TargetRow(
+        f"reply latency p50 at most {_REPLY_LATENCY_TARGET_SECONDS * 1000:.0f} ms (the agent "
+        f"message's `creation_utc` to the waiting client holding it), judged at L={lowest:g} ms",
+        f"cache+notify {measured}",
+        _verdict(p50 <= _REPLY_LATENCY_TARGET_SECONDS),
+    )
+
+
+def _memory_targets(memory: Sequence[MemoryFigure]) -> list[TargetRow]:
+    label = "read cache memory within its bound"
+    if not memory:
+        return [TargetRow(label, "not measured", "not measured")]
+    accounted = "; ".join(
+        f"{_bound(m.max_bytes)}: {_mib(m.used_bytes)} kept, {m.evictions:,} evictions"
+        for m in memory
+    )
+    held = "; ".join(
+        f"{_bound(m.max_bytes)}: {_mib(m.retained_bytes)} retained "
+        f"({m.retained_bytes / m.max_bytes:.1f}x the bound), peak {_mib(m.peak_bytes)}"
+        for m in memory
+    )
+    return [
+        TargetRow(
+            f"{label}, as the cache accounts it (JSON size of the documents kept, `budget.used`)",
+            accounted,
+            _verdict(all(m.used_bytes <= m.max_bytes for m in memory)),
+        ),
+        TargetRow(
+            f"{label}, as process memory (tracemalloc: what reading every partition left "
+            "allocated)",
+            held,
+            _verdict(all(m.retained_bytes <= m.max_bytes for m in memory)),
+        ),
+    ]
+
+
+def server_turns_findings(results: ServerTurnsResults) -> list[str]:
+    """Why the server-turns figures are what they are, computed from this run."""
+    on = results.configuration(CACHE_NOTIFY.name)
+    off = results.configuration(OFF.name)
+    notes = [
+        _remaining_statements_finding(on) if on is not None else None,
+        _off_statements_finding(off) if off is not None else None,
+        _idle_finding(off) if off is not None else None,
+        _reply_latency_finding(on, off),
+        _turn_time_finding(on),
+        _memory_finding(results.memory),
+        *(_quiet_finding(f) for f in results.configurations.values()),
+        _server_errors_finding(results),
+    ]
+    return [note for note in notes if note is not None]
+
+
+def _remaining_statements_finding(on: ConfigurationFigures) -> str | None:
+    if not on.measured():
+        return None
+    latency = min(on.latencies())
+    shapes = on.mean_by_shape(latency)
+    writes = sum(n for (_, shape), n in shapes.items() if _is_write(shape))
+    reads = {key: n for key, n in shapes.items() if not _is_write(key[1])}
+    total = sum(shapes.values())
+    read_list = "; ".join(
+        f"{n:.1f} x {_shape(shape)} ({store})"
+        for (store, shape), n in sorted(reads.items(), key=lambda item: -item[1])
+    )
+    return (
+        f"**What is left with the cache on ({total:.1f} statements per turn at "
+        f"L={latency:g} ms)**: {writes:.1f} writes, which a write-through cache cannot save "
+        f"(one INSERT per event the turn creates, and the session's UPDATE), and "
+        f"{sum(reads.values()):.1f} reads" + (f": {read_list}." if read_list else ".")
+    )
+
+
+def _off_statements_finding(off: ConfigurationFigures) -> str | None:
+    if not off.measured():
+        return None
+    latency = min(off.latencies())
+    shapes = sorted(off.mean_by_shape(latency).items(), key=lambda item: -item[1])
+    total = sum(n for _, n in shapes)
+    top = "; ".join(f"{n:.1f} x {_shape(shape)} ({store})" for (store, shape), n in shapes[:3])
+    return (
+        f"**With the cache off ({total:.1f} statements per turn at L={latency:g} ms)** the "
+        f"most frequent statements are {top}. The session row and its events are read by "
+        "almost every store call of the turn, and again by the waiting client's polling "
+        "listener (`read_session`, then `list_events` every 0.25 s); the agent, its tags and "
+        "the configuration collections are read again at every step of the engine."
+    )
+
+
+def _idle_finding(off: ConfigurationFigures) -> str | None:
+    idle = off.idle
+    if idle is None or not idle.counts.total:
+        return None
+    busy = idle.counts.emulator_seconds / idle.seconds if idle.seconds else 0.0
+    saturated = (
+        f" The emulator was busy {busy:.0%} of the window answering them (one thread in the "
+        "bench process): it is close to its limit, so this is a lower bound of what polling "
+        "asks of a warehouse."
+        if busy >= 0.7
+        else f" The emulator was busy {busy:.0%} of the window: not its limit."
+    )
+    shapes = sorted(idle.counts.by_shape.items(), key=lambda item: -item[1])
+    kinds = "; ".join(f"{n / idle.seconds:.1f}/s {_shape(shape)}" for (_, shape), n in shapes[:2])
+    return (
+        f"**Waiting with the cache off**: {idle.per_second:.1f} statements/s for "
+        f"{idle.clients} waiting clients, {idle.per_second / idle.clients:.1f}/s each ({kinds})"
+        f": Parlant's polling listener reads the session's events every 0.25 s per waiting "
+        f"client.{saturated} With `notify`, a waiting client is woken by the server's own "
+        "writes, and a re-issued long poll is answered from the cache."
+    )
+
+
+def _reply_latency_finding(
+    on: ConfigurationFigures | None, off: ConfigurationFigures | None
+) -> str | None:
+    if on is None or not on.measured():
+        return None
+    parts = [
+        "**Reply latency**: with `notify` the waiting client is woken by the server's own "
+        f"write of the message ({_latency_summary(on, min(on.latencies()))}). The server "
+        "stamps `creation_utc` before its INSERT, so one round trip (L plus the emulator's "
+        "time) is the floor."
+    ]
+    cost = _emulator_per_statement(on) or 0.0
+    for latency in (lat for lat in on.latencies() if lat > 0):
+        p50 = percentile(on.reply_latencies(latency), 0.5)
+        if p50 is None:
+            continue
+        trips = p50 / (latency / 1000 + cost)
+        parts.append(
+            f"At L={latency:g} ms the p50 is {_ms(p50)}, {trips:.1f} round trips"
+            + (
+                ": the woken client's re-check (`list_events`, answered from the cache "
+                "without a statement) takes the session's reader lock, and the session "
+                "store's `aiorwlock.RWLock` serves queued writers first, so it waits until "
+                "the engine's back-to-back `create_event`s (typing, message, ready: each "
+                "holding the session's writer lock for its INSERT's round trip) are done; "
+                "the client then holds all three at once."
+                if trips >= 1.5
+                else "."
+            )
+        )
+    if off is not None and off.measured():
+        parts.append(
+            "With `poll` it is the listener's 0.25 s period plus the poll's own statements "
+            f"({'; '.join(_latency_summary(off, lat) for lat in off.latencies())})."
+        )
+    return " ".join(parts)
+
+
+def _turn_time_finding(on: ConfigurationFigures | None) -> str | None:
+    if on is None or not on.measured():
+        return None
+    lowest = min(on.latencies())
+    return (
+        f"**Turn time at L={lowest:g} ms is Parlant's engine**: "
+        f"{_secs(on.mean_ready_seconds(lowest))} from posting to `ready` for "
+        f"{on.mean_statements(lowest):.1f} statements of ~"
+        f"{_ms(_emulator_per_statement(on))} each in the emulator; the offline NLP service "
+        "answers at once, so the rest is the engine's own pipeline. What L costs a turn is "
+        "the difference between the latency columns."
+    )
+
+
+def _emulator_per_statement(figures: ConfigurationFigures) -> float | None:
+    turns = figures.measured()
+    statements = sum(t.counts.total for t in turns)
+    seconds = sum(t.counts.emulator_seconds for t in turns)
+    return seconds / statements if statements else None
+
+
+def _memory_finding(memory: Sequence[MemoryFigure]) -> str | None:
+    if not memory:
+        return None
+    largest = max(memory, key=lambda m: m.used_bytes)
+    if not largest.used_bytes:
+        return None
+    factor = largest.retained_bytes / largest.used_bytes
+    return (
+        f"**Cache memory**: the bound counts the JSON size of the documents kept "
+        f"({_mib(largest.used_bytes)} under the {_bound(largest.max_bytes)} bound); the "
+        f"Python objects behind them take {factor:.1f}x that ({_mib(largest.retained_bytes)} "
+        "retained after reading every partition: a dict per document with its own key "
+        "strings, as a driver decodes them). The bound holds for what it counts; the "
+        f"process memory of a full cache is about {factor:.0f}x `max_size`."
+    )
+
+
+def _quiet_finding(figures: ConfigurationFigures) -> str | None:
+    loud = [t for t in figures.turns if not t.quiet]
+    if not loud:
+        return None
+    return (
+        f"**{figures.configuration.name}: {len(loud)} turn(s) never went quiet** (statements "
+        "kept arriving): those turns are counted up to the quiet wait's timeout."
+    )
+
+
+def _server_errors_finding(results: ServerTurnsResults) -> str:
+    lines = {n: f.error_lines for n, f in results.configurations.items() if f.error_lines}
+    if not lines:
+        statuses = ", ".join(f"{n} {f.exit_status}" for n, f in results.configurations.items())
+        return f"**Server logs**: no error line in either server's log (exit status: {statuses})."
+    return "**Server errors**: " + "; ".join(
+        f"{name}: {len(found)} error line(s), first: `{_cell(found[0][:200])}`"
+        for name, found in lines.items()
+    )
+
+
+def _server_turns_parameters(p: Parameters) -> list[str]:
+    return [
+        f"- **Sizes**: per configuration and latency, {p.server_warmup_turns} warm-up + "
+        f"{p.server_turns} measured turn(s) on a fresh session; L = "
+        f"{', '.join(f'{v:g}' for v in p.server_latencies_ms)} ms; a turn ends after "
+        f"{p.quiet_seconds:g} s without a statement; {p.idle_clients} idle clients for "
+        f"{p.idle_window_seconds:g} s (`wait_for_data={p.idle_wait_seconds}`, L = 0); cache "
+        f"memory over {p.memory_sessions:,} sessions x {p.memory_events} events, bounds "
+        f"{', '.join(_bound(b) for b in p.memory_bounds_bytes)}.",
+    ]
+
+
+def _server_stores(results: ServerTurnsResults) -> list[str]:
+    """Every store a measured turn touched, the busiest (over all configurations) first."""
+    totals: Counter[str] = Counter()
+    for figures in results.configurations.values():
+        for turn in figures.measured():
+            totals.update(turn.counts.by_store)
+    return [store for store, _ in totals.most_common()]
+
+
+def _configuration_table(figures: ConfigurationFigures, stores: Sequence[str]) -> list[str]:
+    latencies = figures.latencies()
+    # Only the stores this configuration's turns sent statements to, busiest first.
+    stores = [s for s in stores if any(figures.mean_by_store(lat).get(s) for lat in latencies)]
+
+    def statements(latency: float) -> str:
+        counts = figures.statements(latency)
+        if not counts:
+            return "-"
+        return f"**{statistics.fmean(counts):.1f}** (min {min(counts)}, max {max(counts)})"
+
+    def store_time(latency: float) -> str:
+        mean = figures.mean_statements(latency)
+        return _secs(mean * latency / 1000) if mean is not None and latency else "-"
+
+    def latency_cell(latency: float) -> str:
+        values = figures.reply_latencies(latency)
+        return f"{_ms(percentile(values, 0.5))} / {_ms(max(values, default=None))}"
+
+    rows = [
+        ["statements per turn: mean (min, max)", *map(statements, latencies)],
+        *(
+            [
+                f"of which `{store}`",
+                *(f"{figures.mean_by_store(lat).get(store, 0):.1f}" for lat in latencies),
+            ]
+            for store in stores
+        ),
+        ["store time per turn (statements x L)", *map(store_time, latencies)],
+        [
+            "turn time, posting to `ready` (mean)",
+            *(_secs(figures.mean_ready_seconds(lat)) for lat in latencies),
+        ],
+        [
+            "posting to holding the agent's message (mean)",
+            *(_secs(figures.mean_reply_seconds(lat)) for lat in latencies),
+        ],
+        ["reply latency p50 / max", *map(latency_cell, latencies)],
+    ]
+    return _table(["", *(f"L={lat:g} ms" for lat in latencies)], rows)
+
+
+def _configuration_notes(figures: ConfigurationFigures) -> str:
+    warm = (
+        ", ".join(f"{t.counts.total} (L={t.latency_ms:g} ms)" for t in figures.turns if t.warm_up)
+        or "-"
+    )
+    idle = figures.idle
+    idle_text = (
+        f"{idle.clients} clients waiting {idle.seconds:.0f} s: **{idle.counts.total:,} "
+        f"statements** ({idle.per_second:.1f}/s; {idle.polls} long polls answered by 504)"
+        if idle is not None
+        else "not measured"
+    )
+    return (
+        f"Warm-up turns: {warm} statements. Server start: {figures.startup_seconds:.1f} s, "
+        f"{figures.startup_statements} statements. Idle: {idle_text}."
+    )
+
+
+def _shapes_table(counts: Mapping[tuple[str, str], float], unit: str, limit: int) -> list[str]:
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    rows = [[f"{n:.1f}", store, _shape(shape)] for (store, shape), n in ordered[:limit]]
+    rest = ordered[limit:]
+    if rest:
+        rows.append([f"{sum(n for _, n in rest):.1f}", "", f"{len(rest)} other kinds"])
+    return _table([unit, "store", "statement (literals as ?, numbers as N)"], rows)
+
+
+def _shapes_blocks(results: ServerTurnsResults) -> list[str | Sequence[str]]:
+    blocks: list[str | Sequence[str]] = []
+    for figures in results.configurations.values():
+        if not figures.measured():
+            continue
+        latency = min(figures.latencies())
+        blocks += [
+            f"**{figures.configuration.name}**, per measured turn at L={latency:g} ms:",
+            _shapes_table(figures.mean_by_shape(latency), "per turn", 12),
+        ]
+        idle = figures.idle
+        if idle is not None and idle.counts.total and idle.seconds:
+            per_second = {k: n / idle.seconds for k, n in idle.counts.by_shape.items()}
+            blocks += [
+                f"**{figures.configuration.name}**, while {idle.clients} clients wait:",
+                _shapes_table(per_second, "per second", 6),
+            ]
+    return blocks
+
+
+def _memory_table(memory: Sequence[MemoryFigure]) -> list[str]:
+    rows = [
+        [
+            _bound(m.max_bytes),
+            f"{m.sessions:,} x {m.events_per_session}",
+            _mib(m.json_bytes),
+            _mib(m.used_bytes),
+            f"{m.evictions:,}",
+            _mib(m.retained_bytes),
+            _mib(m.peak_bytes),
+            f"{m.retained_bytes / m.used_bytes:.1f}x" if m.used_bytes else "-",
+        ]
+        for m in memory
+    ]
+    header = [
+        "bound",
+        "sessions x events",
+        "JSON size of all",
+        "kept (`budget.used`)",
+        "evictions",
+        "retained (tracemalloc)",
+        "peak (tracemalloc)",
+        "retained / kept",
+    ]
+    return _table(header, rows)
+
+
+def server_turns_section(results: ServerTurnsResults) -> list[str]:
+    """The report's section on whole turns through real servers (bench/server_turns.py)."""
+    p = results.parameters
+    stores = _server_stores(results)
+    target_rows = [
+        (t.target, t.measured, f"**{t.verdict}**") for t in server_turns_targets(results)
+    ]
+    lines = _section(
+        "Whole turns through real servers",
+        f"`bench/server_turns.py` ({results.seconds:.0f} s): `parlant-router run -c "
+        "parlant.yaml` processes, every store on the `warehouse` Snowflake backend, driven by "
+        "Parlant's official client (`parlant-client`) as a chat front end drives them.",
+        [
+            "- **One emulator, counted at its door**: the bench starts one `SnowflakeEmulator` "
+            "with `wrap_app=`, an ASGI middleware around fakesnow's app that counts every "
+            "`POST /queries/v1/query-request`, files it under the store whose "
+            "`PARLANT_<STORE>_` table its SQL names, and sleeps L ms before fakesnow runs it "
+            "(Snowflake's round trip). What it counts is what a warehouse would see.",
+            "- **Servers**: `--set backends.warehouse.emulator=null` and the emulator's "
+            "address (account, user, a dummy password from `${BENCH_PASSWORD}`, "
+            "host, port, `protocol=http`, warehouse, database, schema, "
+            "`session_parameters.CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED=false`), checked with "
+            "`parlant-router routes` first; one server at a time, on the same tables. "
+            f"**{CACHE_NOTIFY.name}**: {CACHE_NOTIFY.description}. **{OFF.name}**: "
+            f"{OFF.description}.",
+            "- **A turn**: the client posts a customer message, then long-polls `list_events` "
+            "(`wait_for_data`, re-issued on 504) until the agent's message and the `ready` "
+            "status after it arrive; the turn's statements are those from posting until "
+            f"none has arrived for {p.quiet_seconds:g} s (the waiting client's included).",
+            "- **Idle**: clients long-poll their own empty session; statements during the "
+            "window, after a settling wait.",
+            "- **Reply latency**: the agent message's `creation_utc` (stamped by the server) "
+            "to the moment the waiting client holds it; one machine, one clock.",
+            "- **Cache memory**: in the bench process, `CachedDocumentDatabase` with the "
+            "sessions store's partitions over Parlant's `TransientDocumentDatabase` (behind "
+            "an index answering the partition loads with fresh copies, as a driver decodes "
+            "rows), filled with documents shaped as `ConcurrentSessionDocumentStore` writes a "
+            "turn; every session and its events read once under each bound.",
+            *_server_turns_parameters(p),
+        ],
+    )
+    lines += _blocks(
+        "### Targets (read cache and notifying listener)",
+        _table(["target", "measured", "verdict"], target_rows),
+    )
+    for figures in results.configurations.values():
+        lines += _blocks(
+            f"### {figures.configuration.name}",
+            _configuration_table(figures, stores),
+            _configuration_notes(figures),
+        )
+    shapes = _shapes_blocks(results)
+    if shapes:
+        lines += _blocks("### Statements by kind", *shapes)
+    if results.memory:
+        lines += _blocks(
+            "### Read cache memory",
+            "Every partition read once through a fresh cache under each bound.",
+            _memory_table(results.memory),
+        )
+    lines += _blocks(
+        "### Why (server turns)", [f"- {note}" for note in server_turns_findings(results)]
+    )
+    return lines
+
+
+def _server_turns_title(results: ServerTurnsResults, command: str) -> list[str]:
+    return _blocks(
+        "# Benchmarks: whole turns through real servers",
+        f"Generated by `{command}` on {results.started:%Y-%m-%d %H:%M} UTC; the run took "
+        f"{results.seconds:.0f} s.",
+    )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from bench.adapters import OURS, Adapter
+from parlant.core.sessions import SessionDocumentStore
+
+from bench.adapters import OURS, UPSTREAM, Adapter
 from bench.parameters import Parameters
 from bench.seed import Seeder
 from bench.server import running_emulator
@@ -55,40 +57,6 @@ class RunResults:
     adapters: dict[str, AdapterResults]
 
 
-async def _session_lock_variant(
-    parameters: Parameters,
-    sequence: TurnSequence,
-    seeder: Seeder,
-    adapters: Sequence[Adapter],
-    results: dict[str, AdapterResults],
-    step: Callable[[str, Adapter, Awaitable[RateFigure]], Awaitable[RateFigure]],
-) -> None:
-    """Ours' concurrent turns under parlant_router's per-session locking.
-
-    Reads are not repeated: both stores let readers of different sessions run together.
-    """
-    from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
-
-    for adapter in adapters:
-        if adapter.name != OURS:
-            continue
-        for concurrency in (c for c in parameters.concurrency if c > 1):
-            results[OURS].session_lock_turns.append(
-                await step(
-                    f"concurrent turns C={concurrency}, per-session locks",
-                    adapter,
-                    measure_concurrent_turns(
-                        adapter,
-                        sequence,
-                        concurrency=concurrency,
-                        latency_ms=parameters.concurrency_latency_ms,
-                        window_seconds=parameters.turn_window_seconds,
-                        session_store=ConcurrentSessionDocumentStore,
-                    ),
-                )
-            )
-
-
 def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -104,84 +72,144 @@ async def run(
             Adapter(name, connection_params, pool_size=parameters.pool_size)
             for name in adapter_names
         ]
-        results = {a.name: AdapterResults(a.name) for a in adapters}
         seeder = Seeder(connection_params)
         try:
-
-            async def step(label: str, adapter: Adapter, work: Awaitable[T]) -> T:
-                begun = time.perf_counter()
-                value = await work
-                _log(f"{adapter.name:8} {label} ({time.perf_counter() - begun:.1f} s)")
-                return value
-
-            turns_by_latency = {lat: parameters.turns_at(lat) for lat in parameters.latencies_ms}
-            for adapter in adapters:
-                results[adapter.name].turns = await step(
-                    "turns",
-                    adapter,
-                    measure_turns(
-                        adapter,
-                        sequence,
-                        sessions=parameters.sessions,
-                        turns_by_latency=turns_by_latency,
-                    ),
-                )
-            for concurrency in parameters.concurrency:
-                for adapter in adapters:
-                    results[adapter.name].concurrent_turns.append(
-                        await step(
-                            f"concurrent turns C={concurrency}",
-                            adapter,
-                            measure_concurrent_turns(
-                                adapter,
-                                sequence,
-                                concurrency=concurrency,
-                                latency_ms=parameters.concurrency_latency_ms,
-                                window_seconds=parameters.turn_window_seconds,
-                            ),
-                        )
-                    )
-            for concurrency in parameters.concurrency:
-                for adapter in adapters:
-                    results[adapter.name].concurrent_reads.append(
-                        await step(
-                            f"concurrent reads C={concurrency}",
-                            adapter,
-                            measure_concurrent_reads(
-                                adapter,
-                                sequence,
-                                seeder,
-                                concurrency=concurrency,
-                                latency_ms=parameters.concurrency_latency_ms,
-                                window_seconds=parameters.read_window_seconds,
-                            ),
-                        )
-                    )
-            if parameters.session_locks:
-                await _session_lock_variant(parameters, sequence, seeder, adapters, results, step)
-            for adapter in adapters:
-                results[adapter.name].appends = await step(
-                    "appends",
-                    adapter,
-                    measure_appends(
-                        adapter, seeder, sizes=parameters.append_sizes, appends=parameters.appends
-                    ),
-                )
-            for adapter in adapters:
-                sizes = sorted(
-                    {parameters.upstream_migration_documents}
-                    | ({parameters.migration_documents} if adapter.name != "upstream" else set())
-                )
-                for documents in sizes:
-                    results[adapter.name].migrations.append(
-                        await step(
-                            f"migration of {documents} documents",
-                            adapter,
-                            measure_migration(adapter, seeder, documents=documents),
-                        )
-                    )
-            for adapter in adapters:
-                results[adapter.name].connections = adapter.meter.connections
+            results = await _Workloads(parameters, sequence, adapters, seeder).measure()
         finally:
             seeder.close()
     return RunResults(parameters, sequence, started, time.perf_counter() - clock, results)
+
+
+@dataclass
+class _Workloads:
+    """The workloads of one run, each measured for every adapter before the next begins."""
+
+    parameters: Parameters
+    sequence: TurnSequence
+    adapters: Sequence[Adapter]
+    seeder: Seeder
+    results: dict[str, AdapterResults] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.results = {a.name: AdapterResults(a.name) for a in self.adapters}
+
+    async def measure(self) -> dict[str, AdapterResults]:
+        """Run every workload in turn; the results by adapter name."""
+        await self._turns()
+        await self._concurrent_turns()
+        await self._concurrent_reads()
+        if self.parameters.session_locks:
+            await self._session_lock_turns()
+        await self._appends()
+        await self._migrations()
+        for adapter in self.adapters:
+            self.results[adapter.name].connections = adapter.meter.connections
+        return self.results
+
+    async def _step(self, label: str, adapter: Adapter, work: Awaitable[T]) -> T:
+        """Await one measurement, logging how long it took."""
+        begun = time.perf_counter()
+        value = await work
+        _log(f"{adapter.name:8} {label} ({time.perf_counter() - begun:.1f} s)")
+        return value
+
+    async def _turns(self) -> None:
+        p = self.parameters
+        turns_by_latency = {lat: p.turns_at(lat) for lat in p.latencies_ms}
+        for adapter in self.adapters:
+            self.results[adapter.name].turns = await self._step(
+                "turns",
+                adapter,
+                measure_turns(
+                    adapter, self.sequence, sessions=p.sessions, turns_by_latency=turns_by_latency
+                ),
+            )
+
+    def _turns_at(
+        self,
+        adapter: Adapter,
+        concurrency: int,
+        session_store: type[SessionDocumentStore] = SessionDocumentStore,
+    ) -> Awaitable[RateFigure]:
+        """Concurrent turns of ``concurrency`` sessions on ``session_store``, L for concurrency."""
+        return measure_concurrent_turns(
+            adapter,
+            self.sequence,
+            concurrency=concurrency,
+            latency_ms=self.parameters.concurrency_latency_ms,
+            window_seconds=self.parameters.turn_window_seconds,
+            session_store=session_store,
+        )
+
+    async def _concurrent_turns(self) -> None:
+        for concurrency in self.parameters.concurrency:
+            for adapter in self.adapters:
+                self.results[adapter.name].concurrent_turns.append(
+                    await self._step(
+                        f"concurrent turns C={concurrency}",
+                        adapter,
+                        self._turns_at(adapter, concurrency),
+                    )
+                )
+
+    async def _concurrent_reads(self) -> None:
+        p = self.parameters
+        for concurrency in p.concurrency:
+            for adapter in self.adapters:
+                self.results[adapter.name].concurrent_reads.append(
+                    await self._step(
+                        f"concurrent reads C={concurrency}",
+                        adapter,
+                        measure_concurrent_reads(
+                            adapter,
+                            self.sequence,
+                            self.seeder,
+                            concurrency=concurrency,
+                            latency_ms=p.concurrency_latency_ms,
+                            window_seconds=p.read_window_seconds,
+                        ),
+                    )
+                )
+
+    async def _session_lock_turns(self) -> None:
+        """Ours' concurrent turns under parlant_router's per-session locking (C > 1).
+
+        Reads are not repeated: both stores let readers of different sessions run together.
+        """
+        from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
+
+        for adapter in (a for a in self.adapters if a.name == OURS):
+            for concurrency in (c for c in self.parameters.concurrency if c > 1):
+                self.results[OURS].session_lock_turns.append(
+                    await self._step(
+                        f"concurrent turns C={concurrency}, per-session locks",
+                        adapter,
+                        self._turns_at(adapter, concurrency, ConcurrentSessionDocumentStore),
+                    )
+                )
+
+    async def _appends(self) -> None:
+        p = self.parameters
+        for adapter in self.adapters:
+            self.results[adapter.name].appends = await self._step(
+                "appends",
+                adapter,
+                measure_appends(adapter, self.seeder, sizes=p.append_sizes, appends=p.appends),
+            )
+
+    async def _migrations(self) -> None:
+        p = self.parameters
+        for adapter in self.adapters:
+            # Upstream writes one UPDATE per document: it migrates the smaller size only.
+            sizes = sorted(
+                {p.upstream_migration_documents}
+                | ({p.migration_documents} if adapter.name != UPSTREAM else set())
+            )
+            for documents in sizes:
+                self.results[adapter.name].migrations.append(
+                    await self._step(
+                        f"migration of {documents} documents",
+                        adapter,
+                        measure_migration(adapter, self.seeder, documents=documents),
+                    )
+                )

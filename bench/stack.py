@@ -1,37 +1,30 @@
 """Parlant's real document stores on one adapter, with their collection calls counted.
 
-The stores are the three the seed puts on Snowflake -- SessionDocumentStore,
-CustomerDocumentStore and ContextVariableDocumentStore -- each on its own database with its
-own table prefix, exactly as the seed's ``configure_container`` wires them.
+The stores are SessionDocumentStore, CustomerDocumentStore and ContextVariableDocumentStore,
+each on its own database with its own table prefix, as examples/seed-snowflake/parlant.yaml
+puts them on Snowflake.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any
 
 from parlant.core.common import IdGenerator
 from parlant.core.context_variables import ContextVariableDocumentStore
 from parlant.core.customers import CustomerDocumentStore
-from parlant.core.persistence.common import Cursor, SortDirection, Where
 from parlant.core.persistence.document_database import (
-    BaseDocument,
-    CollectionIndex,
-    CollectionSort,
-    DeleteResult,
     DocumentCollection,
     DocumentDatabase,
-    FindResult,
-    InsertResult,
     TDocument,
-    UpdateResult,
 )
 from parlant.core.sessions import SessionDocumentStore
 
 from bench.adapters import Adapter
+from parlant_router.durable.passthrough import PassThroughCollection, PassThroughDocumentDatabase
 
 STORE_PREFIXES = {
     "sessions": "SESSIONS_",
@@ -51,85 +44,38 @@ class CollectionCalls:
         return sum(n for method, n in self.counts.items() if method != "ensure_indexes")
 
     def floor(self) -> int:
-        """The issue's floor: one statement per collection call."""
+        """The floor: one statement per collection call."""
         return self.total()
 
     def ceiling(self) -> int:
-        """The issue's allowance: one statement per call, two for ``update_one``."""
+        """The allowance: one statement per collection call, two for ``update_one``."""
         return self.total() + self.counts["update_one"]
 
 
-class CountingCollection(DocumentCollection[TDocument], Generic[TDocument]):
+class CountingCollection(PassThroughCollection[TDocument]):
     """Delegates to the adapter's collection and counts each call."""
 
-    def __init__(self, inner: DocumentCollection[TDocument], calls: CollectionCalls) -> None:
-        self._inner = inner
+    def __init__(
+        self, inner: DocumentCollection[TDocument], name: str, calls: CollectionCalls
+    ) -> None:
+        super().__init__(inner, name)
         self._calls = calls
 
-    async def find(
-        self,
-        filters: Where,
-        limit: int | None = None,
-        cursor: Cursor | None = None,
-        sort_direction: SortDirection | None = None,
-    ) -> FindResult[TDocument]:
-        self._calls.counts["find"] += 1
-        return await self._inner.find(filters, limit, cursor, sort_direction)
-
-    async def find_one(
-        self, filters: Where, sort: CollectionSort | None = None
-    ) -> TDocument | None:
-        self._calls.counts["find_one"] += 1
-        return await self._inner.find_one(filters, sort)
-
-    async def ensure_indexes(self, indexes: Sequence[CollectionIndex]) -> None:
-        self._calls.counts["ensure_indexes"] += 1
-        await self._inner.ensure_indexes(indexes)
-
-    async def insert_one(self, document: TDocument) -> InsertResult:
-        self._calls.counts["insert_one"] += 1
-        return await self._inner.insert_one(document)
-
-    async def update_one(
-        self, filters: Where, params: TDocument, upsert: bool = False
-    ) -> UpdateResult[TDocument]:
-        self._calls.counts["update_one"] += 1
-        return await self._inner.update_one(filters, params, upsert)
-
-    async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
-        self._calls.counts["delete_one"] += 1
-        return await self._inner.delete_one(filters)
+    async def before(self, operation: str, argument: Any) -> None:
+        self._calls.counts[operation] += 1
 
 
-Loader = Callable[[BaseDocument], Awaitable[TDocument | None]]
-
-
-class CountingDatabase(DocumentDatabase):
+class CountingDatabase(PassThroughDocumentDatabase):
     """Delegates to the adapter's database; its collections count their calls."""
 
     def __init__(self, inner: DocumentDatabase, calls: CollectionCalls) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._calls = calls
 
-    async def create_collection(
-        self, name: str, schema: type[TDocument]
+    def wrap_collection(
+        self, name: str, collection: DocumentCollection[TDocument]
     ) -> DocumentCollection[TDocument]:
-        return CountingCollection(await self._inner.create_collection(name, schema), self._calls)
-
-    async def get_collection(
-        self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
-    ) -> DocumentCollection[TDocument]:
-        inner = await self._inner.get_collection(name, schema, document_loader)
-        return CountingCollection(inner, self._calls)
-
-    async def get_or_create_collection(
-        self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
-    ) -> DocumentCollection[TDocument]:
-        inner = await self._inner.get_or_create_collection(name, schema, document_loader)
-        return CountingCollection(inner, self._calls)
-
-    async def delete_collection(self, name: str) -> None:
-        await self._inner.delete_collection(name)
+        return CountingCollection(collection, name, self._calls)
 
 
 @dataclass

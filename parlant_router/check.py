@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parlant_router.config.loading import LoadedConfig
+from parlant_router.config.models import backend_secrets
 from parlant_router.config.naming import stored_collection_name
 from parlant_router.config.routes import ResolvedRoute, resolve_routes
-from parlant_router.errors import ParlantRouterError
+from parlant_router.errors import describe_exception
 
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
     from parlant_router.backends import Backend, BackendContext
-    from parlant_router.config.models import ParlantConfig
 
 PROBE_PREFIX = "parlant_router_probe_"
 _MAX_REASON = 300
@@ -46,36 +46,9 @@ class ProbeResult:
     """What was done (ok) or the one-line reason it failed."""
 
 
-def _secrets_of(config: ParlantConfig) -> list[str]:
-    found: list[str] = []
-    for backend in config.backends.values():
-        for field in ("password", "token", "private_key_passphrase", "url"):
-            value = getattr(backend, field, None)
-            if value is not None and hasattr(value, "get_secret_value"):
-                secret = value.get_secret_value()
-                if secret:
-                    found.append(secret)
-    return found
-
-
 def reason(error: BaseException, secret_values: Iterable[str] = ()) -> str:
     """One line saying why `error` happened, with any known secret masked."""
-    if isinstance(error, ParlantRouterError):
-        text = str(error)
-    elif isinstance(error, OSError) and error.strerror:
-        text = f"{error.strerror}" + (f": {error.filename}" if error.filename else "")
-    else:
-        errno = getattr(error, "errno", None)
-        message = getattr(error, "raw_msg", None) or str(error)
-        text = f"{type(error).__name__}: {message}"
-        if isinstance(errno, int) and errno > 0:
-            text = f"{type(error).__name__} {errno}: {message}"
-    # pymongo appends its timeouts and topology dump to the reason: keep the reason.
-    text = text.split(" (configured timeouts")[0]
-    text = " ".join(text.split()) or type(error).__name__
-    for secret in secret_values:
-        text = text.replace(secret, "***")
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+    return describe_exception(error, secrets=secret_values, limit=_MAX_REASON)
 
 
 def _scratch_location(route: ResolvedRoute, name: str) -> str:
@@ -181,7 +154,7 @@ async def check_stores(loaded: LoadedConfig, *, write: bool = True) -> list[Prob
 
     from parlant_router.backends import BackendContext
 
-    secret_values = _secrets_of(loaded.config)
+    secret_values = backend_secrets(loaded.config)
     results: list[ProbeResult] = []
     backends: dict[str, Backend | BaseException] = {}
     async with AsyncExitStack() as stack:

@@ -151,14 +151,22 @@ def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...])
     sources = str(loaded.path) + (f" + {loaded.overlay}" if loaded.overlay else "")
     console.print(sources + (f" (env: {loaded.env})" if loaded.env else ""), highlight=False)
     table = Table()
-    for column in ("store", "backend", "type", "location"):
+    for column in ("store", "backend", "type", "cache", "location"):
         table.add_column(column, overflow="fold")
     for route in resolved:
         location = route.location.replace("; ", "\n").replace(", ", "\n")
-        table.add_row(route.store, route.backend_name, route.backend.type, location)
+        cache = "off" if route.cache_max_bytes is None else _size(route.cache_max_bytes)
+        table.add_row(route.store, route.backend_name, route.backend.type, cache, location)
     console.print(table)
     if not resolved:
         console.print("no stores are routed: every store keeps Parlant's default")
+
+
+def _size(size: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} B"
 
 
 def schema_text() -> str:

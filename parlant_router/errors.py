@@ -1,17 +1,44 @@
-"""The exceptions of parlant-router.
+"""The exceptions of parlant-router, and how any exception is told in one line.
 
 Every failure a user can cause (a bad config file, a backend that cannot be
 reached) is a `ParlantRouterError` whose `str()` is one line, safe to print:
 it never contains a secret. The CLI prints that line and exits (2 for a
 `ConfigError`, 1 for a `RouterError`) without a traceback.
+
+Exceptions raised by others (drivers, user code) are told with
+`describe_exception`, and suggestions for a misspelt name with `did_you_mean`,
+so that every message of the package reads the same way. This module imports
+nothing of the package: every other module may use it.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 
-def _one_line(text: str) -> str:
-    # The contract is one line per error: fold anything multi-line a library handed us.
-    return " ".join(text.split())
+_PYMONGO_TAIL = " (configured timeouts"
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """`text` with its whitespace folded to single spaces, cut to `limit` characters with "..."."""
+    text = " ".join(text.split())
+    if limit is not None and len(text) > limit:
+        return text[: limit - 3] + "..."
+    return text
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of each non-empty secret replaced by ``***``."""
+    # Longest first: a secret that contains another is masked whole, not around it.
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
 class ParlantRouterError(Exception):
@@ -36,7 +63,7 @@ class ConfigError(ParlantRouterError):
         col: int | None = None,
         key: str | None = None,
     ) -> None:
-        self.message = _one_line(message)
+        self.message = one_line(message)
         self.file = file
         self.line = line
         self.col = col
@@ -67,4 +94,41 @@ class RouterError(ParlantRouterError):
     """
 
     def __init__(self, message: str) -> None:
-        super().__init__(_one_line(message))
+        super().__init__(one_line(message))
+
+
+def describe_exception(
+    error: BaseException,
+    *,
+    secrets: Iterable[str] = (),
+    limit: int | None = None,
+    with_type: bool = True,
+) -> str:
+    """One line saying what `error` is, with every secret in `secrets` masked as ``***``.
+
+    - a `ParlantRouterError`: its own message;
+    - an `OSError` from the system: its reason and the file it concerns
+      (``Permission denied: /srv/data``);
+    - an error with a positive `errno` (Snowflake's connector): the zero-padded code
+      and the connector's own message (``000625: Statement reached its timeout``);
+    - anything else: ``TypeName: message``, or the message alone when not `with_type`.
+
+    pymongo's dump of its timeouts and topology after the reason is left out. The line
+    is cut to `limit` characters, after masking, so that no part of a secret survives.
+    """
+    if isinstance(error, ParlantRouterError):
+        text = str(error)
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror + (f": {error.filename}" if error.filename else "")
+    else:
+        errno = getattr(error, "errno", None)
+        # The connector's str() repeats the code (and the SQL state) before the message.
+        message = one_line(str(getattr(error, "raw_msg", None) or error))
+        if isinstance(errno, int) and errno > 0:
+            text = f"{errno:06d}: {message or type(error).__name__}"
+        elif with_type and message:
+            text = f"{type(error).__name__}: {message}"
+        else:
+            text = message
+    text = one_line(text.split(_PYMONGO_TAIL)[0]) or type(error).__name__
+    return one_line(mask_secrets(text, secrets), limit)

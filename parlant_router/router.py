@@ -21,7 +21,6 @@ imports Parlant only inside functions, after the home has been bound.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import signal
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from parlant_router.config.loading import LoadedConfig, load_config
 from parlant_router.config.routes import ResolvedRoute, resolve_routes
 from parlant_router.errors import RouterError
+from parlant_router.import_paths import ImportPathError, import_object
 from parlant_router.stores.catalog import STORES
 
 if TYPE_CHECKING:
@@ -40,11 +40,15 @@ if TYPE_CHECKING:
     from lagom import Container
 
     from parlant_router.backends import Backend, BackendContext
+    from parlant_router.stores.read_cache import CachedDocumentDatabase
 
 
 def _import(path: str) -> Any:
-    module_name, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    try:
+        return import_object(path)
+    except ImportPathError as error:
+        # The catalog names Parlant's own classes: one missing means a Parlant not supported.
+        raise RouterError(f"unsupported Parlant version: {error}") from None
 
 
 def _get(c: Container, key: Any) -> Any:
@@ -68,6 +72,8 @@ class Router:
         self._configured = False
         self.stores: dict[str, Any] = {}
         """The routed store instances by store name, once `configure_container` has run."""
+        self.caches: dict[str, CachedDocumentDatabase] = {}
+        """The read cache of each store that has one, by store name (for stats and tests)."""
 
     @classmethod
     def from_file(
@@ -100,6 +106,7 @@ class Router:
         self._configured = False
         self._backends.clear()
         self.stores.clear()
+        self.caches.clear()
         if stack is not None:
             await stack.aclose()
 
@@ -158,8 +165,24 @@ class Router:
             c[_import(spec.implementation)] = store
             c[_import(spec.interface)] = store
             self.stores[route.store] = store
-            logger.info(f"Store '{route.store}' -> {route.location}")
+            cache = (
+                ""
+                if route.cache_max_bytes is None
+                else f" (read cache {route.cache_max_bytes} bytes)"
+            )
+            logger.info(f"Store '{route.store}' -> {route.location}{cache}")
         await self._rebind_event_emission(c)
+        self._bind_session_listener(c)
+
+    def _bind_session_listener(self, c: Container) -> None:
+        # Waiting clients are woken by the routed store's own writes instead of polling it.
+        from parlant.core.sessions import SessionListener
+
+        from parlant_router.stores.session_listener import NotifyingSessionListener
+
+        store = self.stores.get("sessions")
+        if store is not None and self.loaded.config.server.listener == "notify":
+            c[SessionListener] = NotifyingSessionListener(store, store.changes)  # type: ignore[type-abstract]
 
     def _ensure_nlp_service(self, c: Container) -> None:
         # p.Server defines NLPService before configure_container runs; `parlant-server
@@ -182,11 +205,17 @@ class Router:
 
         from parlant_router.durable.create_once import CreateOnceDocumentDatabase
         from parlant_router.durable.current_version import CurrentVersionDocumentDatabase
+        from parlant_router.stores.read_cache import CachedDocumentDatabase
 
         assert self._stack is not None
         spec = STORES[route.store]
         implementation = _import(spec.built_as or spec.implementation)
         database = await backend.database(route)
+        if route.cache_max_bytes is not None and spec.cache_partitions:
+            # Under the wrappers: CreateOnce's existence checks are then answered from it too.
+            database = self.caches[route.store] = CachedDocumentDatabase(
+                database, partitions=spec.cache_partitions, max_bytes=route.cache_max_bytes
+            )
         version = getattr(implementation, "VERSION", None)
         if version is not None and backend.durable:
             database = CurrentVersionDocumentDatabase(database, version.to_string())

@@ -6,10 +6,10 @@ the router keeps one per name and asks it for one database per routed store.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from parlant_router.backends.base import Backend, BackendContext
+from parlant_router.import_paths import import_object
 
 if TYPE_CHECKING:
     from parlant_router.config.models import BackendConfig
@@ -21,14 +21,13 @@ BACKEND_TYPES: dict[str, str] = {
     "mongodb": "parlant_router.backends.mongodb:MongoBackend",
     "custom": "parlant_router.backends.custom:CustomBackend",
 }
-"""`type:` -> `module:Class`; modules are imported on use (each needs only its own driver)."""
+"""`type:` -> `module:Class` for each of the config's BACKEND_TYPES, in their order; modules
+are imported on use (each needs only its own driver)."""
 
 
 def backend_class(backend_type: str) -> type[Backend]:
     """The Backend class for a `type:` value."""
-    module_name, _, class_name = BACKEND_TYPES[backend_type].partition(":")
-    cls: type[Backend] = getattr(importlib.import_module(module_name), class_name)
-    return cls
+    return cast("type[Backend]", import_object(BACKEND_TYPES[backend_type]))
 
 
 async def open_backend(name: str, config: BackendConfig, context: BackendContext) -> Backend:

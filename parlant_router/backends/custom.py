@@ -10,7 +10,6 @@ shutdown; otherwise it is used as it is.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from parlant.core.persistence.document_database import DocumentDatabase
 
 from parlant_router.backends.base import Backend
 from parlant_router.errors import RouterError
+from parlant_router.import_paths import ImportPathError, import_object
 
 if TYPE_CHECKING:
     from parlant_router.config.models import CustomBackendConfig
@@ -27,19 +27,10 @@ if TYPE_CHECKING:
 
 def import_factory(spec: str, *, key: str) -> Any:
     """Import `pkg.mod:attr`; a RouterError naming `key` when it cannot be found."""
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise RouterError(f"{key}: '{spec}' is not of the form 'package.module:callable'")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise RouterError(f"{key}: cannot import module '{module_name}': {error}") from None
-    target: Any = module
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise RouterError(f"{key}: module '{module_name}' has no '{attribute}'") from None
+        target = import_object(spec)
+    except ImportPathError as error:
+        raise RouterError(f"{key}: {error}") from None
     if not callable(target):
         raise RouterError(f"{key}: '{spec}' is not callable")
     return target

@@ -24,45 +24,6 @@ if TYPE_CHECKING:
     from parlant_router.snowflake.credentials import SnowflakeCredentials
 
 
-def credentials_for(config: SnowflakeBackendConfig) -> SnowflakeCredentials:
-    """parlant.yaml's snowflake settings as SnowflakeCredentials (no auth named: SNOWFLAKE_*)."""
-    from parlant_router.snowflake.credentials import SnowflakeCredentials
-
-    if config.auth_method == "env":
-        return SnowflakeCredentials.from_env()
-    return SnowflakeCredentials(
-        account=config.account,
-        user=config.user,
-        host=config.host,
-        port=config.port,
-        protocol=config.protocol,
-        authenticator=config.authenticator,
-        warehouse=config.warehouse,
-        database=config.database,
-        schema=config.schema_,
-        role=config.role,
-        query_tag=config.query_tag,
-        connection_name=config.connection_name,
-        connections_file=config.connections_file,
-        password=config.password.get_secret_value() if config.password else None,
-        token=config.token.get_secret_value() if config.token else None,
-        token_file=config.token_file,
-        private_key_file=config.private_key_file,
-        private_key_passphrase=(
-            config.private_key_passphrase.get_secret_value()
-            if config.private_key_passphrase
-            else None
-        ),
-        programmatic_access_token=(
-            config.programmatic_access_token.get_secret_value()
-            if config.programmatic_access_token
-            else None
-        ),
-        session_parameters=dict(config.session_parameters),
-        options=dict(config.options),
-    )
-
-
 class SnowflakeBackend(Backend):
     """One Snowflake account (or the local emulator) shared by every store routed to it."""
 
@@ -78,7 +39,7 @@ class SnowflakeBackend(Backend):
         config = self._config
         if config.emulator is None:
             try:
-                self._credentials = credentials_for(config)
+                self._credentials = config.credentials()
             except SnowflakeBackendError as error:
                 raise RouterError(f"backends.{self.name}: {error}") from None
             await self._open_connections()

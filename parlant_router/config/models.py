@@ -9,15 +9,16 @@ passes the config file's directory).
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -32,8 +33,11 @@ from parlant_router.config.naming import (
     effective_table_prefix,
     stored_prefix,
 )
+from parlant_router.errors import did_you_mean
 from parlant_router.nlp.services import check_nlp_name
-from parlant_router.stores.catalog import STORE_NAMES, VECTOR_STORE_NAMES
+from parlant_router.snowflake.credentials import SnowflakeCredentials, auth_conflict, check_options
+from parlant_router.snowflake.errors import SnowflakeConfigurationError
+from parlant_router.stores.catalog import STORE_NAMES, STORES, VECTOR_STORE_NAMES
 
 _TABLE_PREFIX_RE = re.compile(TABLE_PREFIX_PATTERN)
 _FACTORY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
@@ -43,6 +47,17 @@ SECRET_KEYS: frozenset[str] = frozenset(
     {"password", "token", "private_key_passphrase", "programmatic_access_token", "url"}
 )
 """Keys whose values are secrets: never printed, logged or put in an error."""
+
+
+def backend_secrets(config: ParlantConfig) -> list[str]:
+    """The values of every backend's SECRET_KEYS, to mask in text that might echo them."""
+    found: list[str] = []
+    for backend in config.backends.values():
+        for key in sorted(SECRET_KEYS):
+            value = getattr(backend, key, None)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.append(value.get_secret_value())
+    return found
 
 
 class ConfigIssue(ValueError):
@@ -67,12 +82,6 @@ class ConfigIssue(ValueError):
         self.conflicts = tuple(conflicts)
         """Other paths the issue is equally about (a conflict between keys)."""
         super().__init__(f"{'.'.join(self.path)}: {message}" if self.path else message)
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
 def _resolve_path(value: Path | None, info: ValidationInfo) -> Path | None:
@@ -159,6 +168,15 @@ class ServerConfig(_Model):
         default_factory=list,
         description="Python modules to load, as `parlant-server --module` does.",
     )
+    listener: Literal["notify", "poll"] = Field(
+        default="notify",
+        description=(
+            "How clients waiting for events learn of new ones: `notify` (woken by this "
+            "server's own writes, no statements while waiting) or `poll` (Parlant's "
+            "listener, a query every 0.25 s per waiting client; for several servers "
+            "writing one database)."
+        ),
+    )
 
     @field_validator("nlp")
     @classmethod
@@ -175,6 +193,73 @@ class ServerConfig(_Model):
         return resolved
 
 
+DEFAULT_CACHE_BYTES = 64 * 2**20
+"""The read cache's bound per store when none is configured (64 MiB)."""
+
+
+class CacheConfig(_Model):
+    """The per-process read cache of a store's documents (`cache: false` turns it off).
+
+    On by default on snowflake and mongodb backends, where every read is a round trip; off
+    on json and custom ones (set `cache: true` to enable it); a transient backend has none.
+    The cache is exact while one server process writes the store (see docs/production.md).
+    """
+
+    enabled: bool = Field(
+        default=True, description="Keep documents read, answer repeats in memory."
+    )
+    max_size: ByteSize = Field(
+        default=ByteSize(DEFAULT_CACHE_BYTES),
+        description="Bound of the documents kept per store, e.g. `64MiB`, `1GB` (JSON size).",
+    )
+
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        return {"enabled": data} if isinstance(data, bool) else data
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = handler(core_schema)
+        schema = handler.resolve_ref_schema(schema)
+        return {
+            "anyOf": [{"type": "boolean", "description": "Shorthand for `{enabled: ...}`."}, schema]
+        }
+
+
+CACHED_BY_DEFAULT: frozenset[str] = frozenset({"snowflake", "mongodb"})
+"""Backend types whose stores get the read cache unless the file says otherwise."""
+
+
+def _cache_enabled(*layers: CacheConfig | None, default: bool = False) -> bool:
+    enabled = default
+    for layer in layers:
+        if layer is not None and "enabled" in layer.model_fields_set:
+            enabled = layer.enabled
+    return enabled
+
+
+def cache_bytes(backend: BackendConfig, route: StoreRoute) -> int | None:
+    """The read cache bound of a store on `backend` (None: no cache), store over backend."""
+    layers = (backend.cache, route.cache)
+    if not _cache_enabled(*layers, default=backend.type in CACHED_BY_DEFAULT):
+        return None
+    size = DEFAULT_CACHE_BYTES
+    for layer in layers:
+        if layer is not None and "max_size" in layer.model_fields_set:
+            size = int(layer.max_size)
+    return size
+
+
+class _BackendModel(_Model):
+    """What every backend entry takes besides its own settings."""
+
+    cache: CacheConfig | None = Field(
+        default=None,
+        description="Read cache of the stores on this backend (default: on for snowflake and "
+        "mongodb, off otherwise); a store's own `cache:` overrides it.",
+    )
+
+
 SnowflakeAuthMethod = Literal[
     "password",
     "token",
@@ -187,25 +272,22 @@ SnowflakeAuthMethod = Literal[
 ]
 
 
-class SnowflakeBackendConfig(_Model):
+class SnowflakeBackendConfig(_BackendModel):
     """Snowflake, through parlant_router.snowflake.SnowflakeDocumentDatabase.
 
     Authentication is one choice among `password`, `token` (OAuth), `token_file`,
-    `private_key_file` (+ `private_key_passphrase`), `connection_name`
-    (connections.toml) and `emulator`. With none of them (`auth_method == "env"`),
-    the whole connection is read from the seed's `SNOWFLAKE_*` environment
-    variables when connecting, and connection keys in the file are refused.
+    `private_key_file` (+ `private_key_passphrase`), `programmatic_access_token`,
+    `connection_name` (connections.toml) and `emulator`. With none of them
+    (`auth_method == "env"`), the whole connection is read from the seed's `SNOWFLAKE_*`
+    environment variables when connecting, and connection keys in the file are refused.
     """
 
-    AUTH_KEYS: ClassVar[tuple[str, ...]] = (
-        "password",
-        "token",
-        "token_file",
-        "private_key_file",
-        "programmatic_access_token",
-        "connection_name",
-        "emulator",
+    AUTH_KEYS: ClassVar[tuple[str, ...]] = (*SnowflakeCredentials.AUTH_FIELDS, "emulator")
+
+    CREDENTIAL_KEYS: ClassVar[frozenset[str]] = frozenset(
+        field.name for field in dataclasses.fields(SnowflakeCredentials)
     )
+    """Keys of this file that are SnowflakeCredentials fields of the same name."""
 
     ENV_CONNECTION_KEYS: ClassVar[tuple[str, ...]] = (
         "account",
@@ -222,6 +304,7 @@ class SnowflakeBackendConfig(_Model):
         "session_parameters",
         "connections_file",
         "options",
+        "private_key_passphrase",
     )
 
     type: Literal["snowflake"] = Field(description="Backend type.")
@@ -313,27 +396,47 @@ class SnowflakeBackendConfig(_Model):
                 return method
         return "env"
 
+    def credentials(self) -> SnowflakeCredentials:
+        """These settings as ``SnowflakeCredentials``, to connect with.
+
+        With no authentication method named (``auth_method == "env"``) they are read from
+        the ``SNOWFLAKE_*`` environment variables, now. Not for the emulator, whose
+        connection comes from the emulator once it runs. Raises
+        ``SnowflakeConfigurationError`` (without secrets) when the settings do not add up.
+        """
+        if self.auth_method == "env":
+            return SnowflakeCredentials.from_env()
+        if self.emulator is not None:
+            raise SnowflakeConfigurationError(
+                "the emulator's connection settings come from the emulator once it runs"
+            )
+        settings: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            key = field.alias or name
+            if key in self.CREDENTIAL_KEYS:
+                value = getattr(self, name)
+                if isinstance(value, SecretStr):
+                    value = value.get_secret_value()
+                elif isinstance(value, dict):
+                    value = dict(value)  # not shared with this model, which stays mutable
+                settings[key] = value
+        return SnowflakeCredentials(**settings)
+
     @model_validator(mode="after")
-    def _check_auth(self) -> SnowflakeBackendConfig:
-        chosen = [key for key in self.AUTH_KEYS if getattr(self, key) is not None]
-        if len(chosen) > 1:
-            raise ConfigIssue(
-                (chosen[1],),
-                f"{chosen[0]!r} and {chosen[1]!r} are both set: choose one authentication method",
-                conflicts=[(chosen[0],)],
-            )
-        named = {field.alias or name for name, field in type(self).model_fields.items()}
-        for key in self.options:
-            if key in named or key == "private_key":
-                raise ConfigIssue(
-                    ("options", key),
-                    f"{key!r} has its own key (or is a secret): set it there, not in options",
-                    at_key=True,
-                )
-        if self.private_key_passphrase is not None and self.private_key_file is None:
-            raise ConfigIssue(
-                ("private_key_passphrase",), "needs 'private_key_file' (key-pair authentication)"
-            )
+    def _check_connection(self) -> SnowflakeBackendConfig:
+        # SnowflakeCredentials owns the rules about credentials; here are only the file's own.
+        try:
+            if self.emulator is not None:
+                for key in SnowflakeCredentials.AUTH_FIELDS:
+                    if getattr(self, key) is not None:
+                        raise auth_conflict(key, "emulator")
+            # Checked whatever the method: options end up in reprs even when unused.
+            named = {field.alias or name for name, field in type(self).model_fields.items()}
+            check_options(self.options, reserved=named)
+            if self.auth_method not in ("env", "emulator"):
+                self.credentials()
+        except SnowflakeConfigurationError as error:
+            raise self._issue(error) from None
         if self.auth_method == "env":
             # The router then reads the whole connection from SNOWFLAKE_* (the seed's contract);
             # a key set here would be silently ignored, so it is refused.
@@ -346,16 +449,6 @@ class SnowflakeBackendConfig(_Model):
                         "of password, token, token_file, private_key_file, connection_name, "
                         "emulator",
                     )
-        needs = {
-            "password": ("account", "user"),
-            "token": ("account",),
-            "token_file": ("account",),
-            "private_key_file": ("account", "user"),
-            "programmatic_access_token": ("account", "user"),
-        }
-        for key in needs.get(self.auth_method, ()):
-            if getattr(self, key) is None:
-                raise ConfigIssue((key,), f"required by {self.auth_method} authentication")
         if self.emulator is not None:
             if self.table_type == "hybrid":
                 raise ConfigIssue(("table_type",), "the emulator has no hybrid tables")
@@ -364,8 +457,22 @@ class SnowflakeBackendConfig(_Model):
             self.schema_ = self.schema_ or "PUBLIC"
         return self
 
+    @staticmethod
+    def _issue(error: SnowflakeConfigurationError) -> ConfigIssue:
+        """A credentials problem as an issue at the file's key of the same name.
 
-class JsonBackendConfig(_Model):
+        An ``options.<name>`` entry is refused for its name, so the issue points at the name.
+        """
+        path = tuple(error.field.split(".", 1)) if error.field else ()
+        return ConfigIssue(
+            path,
+            error.reason,
+            at_key=len(path) > 1,
+            conflicts=[(name,) for name in error.conflicts],
+        )
+
+
+class JsonBackendConfig(_BackendModel):
     """Parlant's JSON-file database: one `<store>.json` per store in `directory`."""
 
     type: Literal["json"] = Field(description="Backend type.")
@@ -379,13 +486,13 @@ class JsonBackendConfig(_Model):
         return resolved
 
 
-class TransientBackendConfig(_Model):
+class TransientBackendConfig(_BackendModel):
     """In memory: lost when the server stops."""
 
     type: Literal["transient"] = Field(description="Backend type.")
 
 
-class MongoBackendConfig(_Model):
+class MongoBackendConfig(_BackendModel):
     """MongoDB (needs the `mongodb` extra)."""
 
     type: Literal["mongodb"] = Field(description="Backend type.")
@@ -393,7 +500,7 @@ class MongoBackendConfig(_Model):
     database: str = Field(default="parlant", description="Database that holds the collections.")
 
 
-class CustomBackendConfig(_Model):
+class CustomBackendConfig(_BackendModel):
     """A DocumentDatabase built by your own factory."""
 
     type: Literal["custom"] = Field(description="Backend type.")
@@ -423,7 +530,11 @@ BackendConfig = Annotated[
     | CustomBackendConfig,
     Field(discriminator="type"),
 ]
-BACKEND_TYPES: tuple[str, ...] = ("snowflake", "json", "transient", "mongodb", "custom")
+BACKEND_TYPES: tuple[str, ...] = tuple(
+    get_args(member.model_fields["type"].annotation)[0]
+    for member in get_args(get_args(BackendConfig)[0])
+)
+"""The `type:` values, in the order of BackendConfig's members."""
 
 
 class StoreRoute(_Model):
@@ -442,6 +553,10 @@ class StoreRoute(_Model):
     vector: Literal["transient", "chroma", "qdrant"] = Field(
         default="transient",
         description="Vector database of a vector-backed store (journeys, glossary, ...).",
+    )
+    cache: CacheConfig | None = Field(
+        default=None,
+        description="This store's read cache, over its backend's `cache:` (e.g. `false`).",
     )
     vector_directory: Path | None = Field(
         default=None,
@@ -542,6 +657,19 @@ class ParlantConfig(_Model):
             elif route.vector_directory is not None and route.vector == "transient":
                 raise ConfigIssue(
                     (*path, "vector_directory"), "needs `vector: chroma` or `vector: qdrant`"
+                )
+            if backend.type == "transient" and _cache_enabled(backend.cache, route.cache):
+                raise ConfigIssue(
+                    (*path, "cache") if route.cache is not None else ("backends", route.backend),
+                    "a transient backend keeps documents in memory already: it has no read cache",
+                )
+            if (
+                route.cache is not None
+                and route.cache.enabled
+                and not STORES[store].cache_partitions
+            ):
+                raise ConfigIssue(
+                    (*path, "cache"), f"store {store!r} is not cached (turns do not read it)"
                 )
             # Every backend type holds documents, so any of them can carry a vector-backed
             # store's documents; custom factories are trusted to.

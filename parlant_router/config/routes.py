@@ -20,6 +20,7 @@ from parlant_router.config.models import (
     ParlantConfig,
     SnowflakeBackendConfig,
     TransientBackendConfig,
+    cache_bytes,
 )
 from parlant_router.config.naming import effective_table_prefix, stored_table_names
 from parlant_router.stores.catalog import STORE_NAMES, STORES
@@ -42,6 +43,8 @@ class ResolvedRoute:
     """Where chroma/qdrant persist (given or `<server.home>/vectors/<store>`), else None."""
     location: str
     """Where the data lives, for people: table names, a file, `memory`, ..."""
+    cache_max_bytes: int | None = None
+    """The bound of the store's read cache, or None when it has none."""
 
 
 def _snowflake_scope(backend: SnowflakeBackendConfig) -> tuple[str, str]:
@@ -113,6 +116,9 @@ def resolve_routes(config: ParlantConfig) -> list[ResolvedRoute]:
                 vector=vector,
                 vector_directory=vector_directory,
                 location=location,
+                cache_max_bytes=(
+                    cache_bytes(backend, route) if STORES[store].cache_partitions else None
+                ),
             )
         )
     return routes

@@ -11,26 +11,19 @@ store's loader unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from parlant.core.persistence.document_database import BaseDocument, DocumentDatabase, TDocument
 
-from parlant.core.persistence.document_database import (
-    BaseDocument,
-    DocumentCollection,
-    DocumentDatabase,
-    TDocument,
-)
-
-Loader = Callable[[BaseDocument], Awaitable[TDocument | None]]
+from parlant_router.durable.passthrough import Loader, PassThroughDocumentDatabase
 
 
-class CurrentVersionDocumentDatabase(DocumentDatabase):
+class CurrentVersionDocumentDatabase(PassThroughDocumentDatabase):
     """Delegates to `inner`, with loaders that keep documents of version `current`."""
 
     def __init__(self, inner: DocumentDatabase, current: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._current = current
 
-    def _loader(self, loader: Loader[TDocument]) -> Loader[TDocument]:
+    def wrap_loader(self, loader: Loader[TDocument]) -> Loader[TDocument]:
         async def load(document: BaseDocument) -> TDocument | None:
             loaded = await loader(document)
             if loaded is None and document.get("version") == self._current:
@@ -38,23 +31,3 @@ class CurrentVersionDocumentDatabase(DocumentDatabase):
             return loaded
 
         return load
-
-    async def create_collection(
-        self, name: str, schema: type[TDocument]
-    ) -> DocumentCollection[TDocument]:
-        return await self._inner.create_collection(name, schema)
-
-    async def get_collection(
-        self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
-    ) -> DocumentCollection[TDocument]:
-        return await self._inner.get_collection(name, schema, self._loader(document_loader))
-
-    async def get_or_create_collection(
-        self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
-    ) -> DocumentCollection[TDocument]:
-        return await self._inner.get_or_create_collection(
-            name, schema, self._loader(document_loader)
-        )
-
-    async def delete_collection(self, name: str) -> None:
-        await self._inner.delete_collection(name)

@@ -17,12 +17,13 @@ server calls it, so choosing ``anthropic`` does not need ``openai`` installed.
 from __future__ import annotations
 
 import ast
-import difflib
-import importlib
 import importlib.util
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+from parlant_router.errors import did_you_mean
+from parlant_router.import_paths import ImportPathError, import_object, parse_import_path
 
 if TYPE_CHECKING:
     from lagom import Container
@@ -59,11 +60,10 @@ def check_nlp_name(name: str) -> None:
     """
     spec = name.strip()
     if ":" in spec:
-        module_name, _, attribute = spec.partition(":")
-        if not all(
-            part.isidentifier() for part in (*module_name.split("."), *attribute.split("."))
-        ):
-            raise ValueError(f"NLP service {spec!r}: expected 'package.module:factory'")
+        try:
+            parse_import_path(spec)
+        except ImportPathError:
+            raise ValueError(f"NLP service {spec!r}: expected 'package.module:factory'") from None
         return
     if spec.lower() not in nlp_service_names():
         raise ValueError(_unknown_name_message(spec))
@@ -118,22 +118,15 @@ def _parlant_factory(name: str) -> NLPServiceFactory:
 def _custom_factory(spec: str) -> NLPServiceFactory:
     from parlant.core.nlp.service import NLPService
 
-    module_name, _, attribute = spec.partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as e:
-        # User code: any failure at import is a configuration error, reported on one line.
-        first_line = next(iter(str(e).splitlines()), "")
-        raise ValueError(
-            f"NLP service {spec!r}: cannot import {module_name!r} ({type(e).__name__}: {first_line})"
-        ) from None
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
+        target: Any = import_object(spec)
+    except ImportPathError as error:
+        if error.problem == "import":
+            # Keeps the wording NLP service errors have always had.
             raise ValueError(
-                f"NLP service {spec!r}: {module_name!r} has no {attribute!r}"
+                f"NLP service {spec!r}: cannot import {error.module!r} ({error.reason})"
             ) from None
+        raise ValueError(f"NLP service {spec!r}: {error}") from None
 
     if isinstance(target, type):
         if not issubclass(target, NLPService):
@@ -148,6 +141,7 @@ def _custom_factory(spec: str) -> NLPServiceFactory:
         return build
 
     if not callable(target):
+        attribute = spec.partition(":")[2]
         raise ValueError(f"NLP service {spec!r}: {attribute!r} is not callable")
     user_factory: Callable[[Container], object] = target
 
@@ -164,9 +158,9 @@ def _custom_factory(spec: str) -> NLPServiceFactory:
 
 def _unknown_name_message(name: str) -> str:
     choices = nlp_service_names()
-    close = difflib.get_close_matches(name.lower(), choices, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    # Names are matched case-insensitively (`OpenAI` is `openai`), so are suggestions.
     return (
-        f"unknown NLP service {name!r}{hint}; choose one of: {', '.join(choices)}, "
+        f"unknown NLP service {name!r}{did_you_mean(name.lower(), choices)}; "
+        f"choose one of: {', '.join(choices)}, "
         "or 'package.module:factory'"
     )

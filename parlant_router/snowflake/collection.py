@@ -63,7 +63,8 @@ Candidate = tuple[str, str, str]
 
 
 def serialize(document: Mapping[str, Any]) -> dict[str, Any]:
-    """A document as the values of its row's columns."""
+    """A document as the values of its row's columns (``id``, ``version``, ``creation_utc``,
+    ``data``, in that order)."""
     version = document.get("version")
     creation_utc = document.get("creation_utc")
     return {
@@ -223,11 +224,11 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
     def _insert(self, statements: Statements, row: dict[str, Any]) -> None:
         inserted = statements.execute(
             # A FROM-less SELECT, as upstream inserts: the emulator rewrites it at about two
-            # thirds of the cost of the SELECT ... FROM VALUES form.
+            # thirds of the cost of the SELECT ... FROM VALUES form. :1 is the id, twice.
             f"INSERT INTO {self._sql_table} (ID, VERSION, CREATION_UTC, DATA) "
-            "SELECT %(id)s, %(version)s, %(creation_utc)s, PARSE_JSON(%(data)s) "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {self._sql_table} WHERE ID = %(id)s)",
-            row,
+            "SELECT :1, :2, :3, PARSE_JSON(:4) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self._sql_table} WHERE ID = :1)",
+            _row_values(row),
         )
         if inserted:
             return
@@ -242,8 +243,8 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
 
     def _read_by_id(self, statements: Statements, identifier: str) -> Any:
         rows = statements.query(
-            f"SELECT TO_JSON(DATA) FROM {self._sql_table} WHERE ID = %(id)s LIMIT 1",
-            {"id": identifier},
+            f"SELECT TO_JSON(DATA) FROM {self._sql_table} WHERE ID = :1 LIMIT 1",
+            (identifier,),
         )
         return json.loads(rows[0][0]) if rows else None
 
@@ -291,10 +292,10 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 touched.update((identifier, row["id"]))
                 sent["update"] = (row["id"], json.loads(row["data"]))
                 changed = statements.execute(
-                    f"UPDATE {self._sql_table} SET ID = %(id)s, VERSION = %(version)s, "
-                    "CREATION_UTC = %(creation_utc)s, DATA = PARSE_JSON(%(data)s) "
-                    "WHERE ID = %(old_id)s AND MD5(TO_JSON(DATA)) = %(digest)s",
-                    {**row, "old_id": identifier, "digest": digest},
+                    f"UPDATE {self._sql_table} SET ID = :1, VERSION = :2, "
+                    "CREATION_UTC = :3, DATA = PARSE_JSON(:4) "
+                    "WHERE ID = :5 AND MD5(TO_JSON(DATA)) = :6",
+                    (*_row_values(row), identifier, digest),
                 )
                 if changed:
                     return UpdateResult(True, 1, 1, cast(TDocument, updated))
@@ -329,9 +330,8 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 touched.add(identifier)
                 sent["delete"] = (identifier, document)
                 deleted = statements.execute(
-                    f"DELETE FROM {self._sql_table} "
-                    "WHERE ID = %(id)s AND MD5(TO_JSON(DATA)) = %(digest)s",
-                    {"id": identifier, "digest": digest},
+                    f"DELETE FROM {self._sql_table} WHERE ID = :1 AND MD5(TO_JSON(DATA)) = :2",
+                    (identifier, digest),
                 )
                 if deleted:
                     return DeleteResult(True, 1, cast(TDocument, document))
@@ -345,6 +345,11 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
 
     async def _run(self, operation: str, work: Callable[[Statements], T]) -> T:
         return await self._runner.run(operation, self.table, work)
+
+
+def _row_values(row: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """A serialized row's values for ID, VERSION, CREATION_UTC, DATA, in that order."""
+    return row["id"], row["version"], row["creation_utc"], row["data"]
 
 
 __all__ = [

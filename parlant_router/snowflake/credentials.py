@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from parlant_router.snowflake.errors import SnowflakeConfigurationError
 
@@ -26,15 +26,30 @@ SPCS_TOKEN_PATH = Path("/snowflake/session/token")
 class SnowflakeCredentials:
     """Connection settings and one way to authenticate.
 
-    Authentication (at most one; none when ``connection_name`` names a connections.toml entry
-    that carries it, or when ``authenticator`` is e.g. ``externalbrowser``):
+    Authentication is at most one of ``AUTH_FIELDS`` (none when ``authenticator`` alone says
+    how, e.g. ``externalbrowser``):
 
     - ``password`` (``authenticator`` defaults to the connector's ``snowflake``);
     - ``token``: an OAuth access token;
     - ``token_file``: a file holding an OAuth token, re-read at every connect (SPCS);
     - ``private_key_file`` (+ ``private_key_passphrase``): key-pair authentication;
-    - ``programmatic_access_token``: a Snowflake PAT.
+    - ``programmatic_access_token``: a Snowflake PAT;
+    - ``connection_name``: a connections.toml entry; fields set here override the entry's.
+
+    ``account`` is required (and ``user`` with a password or a key pair), except with
+    ``connection_name``, whose entry may carry them. A contradiction raises
+    ``SnowflakeConfigurationError`` naming the field at fault in ``field``.
     """
+
+    AUTH_FIELDS: ClassVar[tuple[str, ...]] = (
+        "password",
+        "token",
+        "token_file",
+        "private_key_file",
+        "programmatic_access_token",
+        "connection_name",
+    )
+    """The ways to authenticate, at most one of which is set."""
 
     account: str | None = None
     user: str | None = None
@@ -63,31 +78,26 @@ class SnowflakeCredentials:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        chosen = [name for name in self._auth_fields() if getattr(self, name) is not None]
+        chosen = [name for name in self.AUTH_FIELDS if getattr(self, name) is not None]
         if len(chosen) > 1:
-            raise SnowflakeConfigurationError(
-                "Snowflake credentials: choose one way to authenticate, got " + " and ".join(chosen)
-            )
+            raise auth_conflict(chosen[0], chosen[1])
         if self.private_key_passphrase is not None and self.private_key_file is None:
-            raise SnowflakeConfigurationError(
-                "Snowflake credentials: private_key_passphrase is set but private_key_file is not"
+            raise _invalid(
+                "needs 'private_key_file' (key-pair authentication)",
+                field="private_key_passphrase",
             )
-        if not chosen and self.connection_name is None and self.authenticator is None:
-            raise SnowflakeConfigurationError(
-                "Snowflake credentials: no way to authenticate: set password, token, token_file, "
-                "private_key_file, programmatic_access_token, authenticator or connection_name"
+        if not chosen and self.authenticator is None:
+            raise _invalid(
+                "no way to authenticate: set password, token, token_file, private_key_file, "
+                "programmatic_access_token, authenticator or connection_name"
             )
-        clashing = sorted(set(self.options) & _FIELD_NAMES)
-        if clashing:
-            raise SnowflakeConfigurationError(
-                "Snowflake credentials: set " + ", ".join(clashing) + " as fields, not options"
-            )
-        if self.connection_name is None and self.account is None and self.host is None:
-            raise SnowflakeConfigurationError("Snowflake credentials: account is not set")
-
-    @staticmethod
-    def _auth_fields() -> tuple[str, ...]:
-        return ("password", "token", "token_file", "private_key_file", "programmatic_access_token")
+        check_options(self.options)
+        # What the connector refuses to connect without (a connections.toml entry may hold it).
+        needs = _REQUIRED_BY.get(chosen[0], ("account",)) if chosen else ("account",)
+        method = chosen[0] if chosen else self.authenticator
+        for name in needs:
+            if getattr(self, name) is None:
+                raise _invalid(f"required by {method} authentication", field=name)
 
     @property
     def method(self) -> str:
@@ -247,10 +257,52 @@ class SnowflakeCredentials:
         return repr(self)
 
 
-_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(SnowflakeCredentials)) | {
+_REQUIRED_BY: dict[str, tuple[str, ...]] = {
+    "password": ("account", "user"),
+    "private_key_file": ("account", "user"),
+    "connection_name": (),
+}
+"""Fields an authentication method needs; ``account`` alone for the others."""
+
+# Our fields, and the connector's other names for a secret or a token file.
+_RESERVED_OPTIONS = frozenset(f.name for f in dataclasses.fields(SnowflakeCredentials)) | {
     "private_key",
     "private_key_file_pwd",
     "token_file_path",
 }
 
-__all__ = ["SPCS_TOKEN_PATH", "SnowflakeCredentials"]
+
+def _invalid(
+    reason: str, *, field: str | None = None, conflicts: Iterable[str] = ()
+) -> SnowflakeConfigurationError:
+    return SnowflakeConfigurationError(
+        reason, subject="Snowflake credentials", field=field, conflicts=conflicts
+    )
+
+
+def auth_conflict(first: str, second: str) -> SnowflakeConfigurationError:
+    """The error for two ways to authenticate set together; ``second`` is the one at fault."""
+    return _invalid(
+        f"{first!r} and {second!r} are both set: choose one authentication method",
+        field=second,
+        conflicts=(first,),
+    )
+
+
+def check_options(options: Mapping[str, Any], reserved: Iterable[str] = ()) -> None:
+    """Refuse an ``options`` entry that has its own field (or is in ``reserved``) or a secret.
+
+    Options are shown in ``repr``, and an entry named like a field would silently compete
+    with it, so the first such entry raises ``SnowflakeConfigurationError`` with
+    ``field="options.<name>"``.
+    """
+    refused = _RESERVED_OPTIONS | frozenset(reserved)
+    for name in options:
+        if name in refused:
+            raise _invalid(
+                f"{name!r} has its own key (or is a secret): set it there, not in options",
+                field=f"options.{name}",
+            )
+
+
+__all__ = ["SPCS_TOKEN_PATH", "SnowflakeCredentials", "auth_conflict", "check_options"]

@@ -10,6 +10,7 @@ transient failures are retried; migrations write in batches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -40,16 +41,23 @@ from parlant_router.snowflake.identifiers import (
 from parlant_router.snowflake.pool import ConnectionPool
 from parlant_router.snowflake.retry import RetryPolicy
 from parlant_router.snowflake.runner import StatementRunner, Statements, describe_error
-from parlant_router.snowflake.sql import COLUMNS, Params
+from parlant_router.snowflake.sql import COLUMNS, PARAMSTYLE, Params, field_path
 
 TableType = Literal["standard", "hybrid"]
 DocumentLoader = Callable[[BaseDocument], Awaitable[TDocument | None]]
 
-#: Upper bound on the text of one batched statement. Values are bound client-side
-#: (the connector's pyformat style), so this bounds what Snowflake has to parse.
-MAX_BATCH_CHARS = 800_000
-#: Snowflake accepts at most 16,384 rows in one VALUES clause.
+#: Upper bound on one batched statement: its text plus its bound values, in UTF-8 bytes.
+#: Values are bound server-side, yet Snowflake's 1 MB limit on a statement "also applies when
+#: binding values" (docs.snowflake.com/en/user-guide/query-size-limits): both count.
+MAX_BATCH_BYTES = 800_000
+#: Snowflake accepts at most 16,384 expressions in one list: rows of a VALUES clause, items
+#: of an IN list (SQL compilation error 001795).
 MAX_BATCH_ROWS = 10_000
+#: Upper bound on the values bound to one batched statement. Snowflake documents no limit on
+#: the number of bind variables in a statement; as a precaution this borrows the limit it does
+#: enforce on lists. At 5 values a row, it holds a batch to 3,276 rows.
+MAX_BATCH_BINDS = 16_384
+_BINDS_PER_ROW = 5
 
 _ALL_COLUMNS = ("ID", "VERSION", "CREATION_UTC", "DATA")
 
@@ -62,9 +70,11 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         connection_params: keyword arguments for ``snowflake.connector.connect`` (upstream's
             argument). Mutually exclusive with ``credentials``. With neither, the seed's
             ``SNOWFLAKE_*`` environment variables are read (``SnowflakeCredentials.from_env``).
+            ``paramstyle`` is always ``numeric``: values are bound server-side (see ``sql.py``).
         table_prefix: prefix of every table name (default ``PARLANT_``), sanitized upper-case.
         connection_factory: called with the connection kwargs instead of
-            ``snowflake.connector.connect`` (upstream's argument; useful for wrappers).
+            ``snowflake.connector.connect`` (upstream's argument; useful for wrappers). It
+            must hand every kwarg to the connector, ``paramstyle="numeric"`` included.
         credentials: a ``SnowflakeCredentials``; its kwargs are rebuilt at every connect, so
             token files are re-read on reconnect.
         pool_size: connections opened at most (lazily); operations beyond it wait.
@@ -143,7 +153,7 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         return self._pool.size
 
     async def _execute(
-        self, operation: str, table: str, sql: str, params: Mapping[str, Any] | None = None
+        self, operation: str, table: str, sql: str, params: Sequence[Any] | None = None
     ) -> int:
         """Run one statement as its own retried operation."""
 
@@ -154,11 +164,22 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
 
     def _connect(self) -> Any:
         kwargs = self._connect_kwargs()
-        if self._connection_factory is not None:
-            return self._connection_factory(kwargs)
-        import snowflake.connector
+        # Every statement here binds its values server-side, as :1, :2, ... (see sql.py).
+        kwargs["paramstyle"] = PARAMSTYLE
+        if self._connection_factory is None:
+            import snowflake.connector
 
-        return snowflake.connector.connect(**kwargs)
+            return snowflake.connector.connect(**kwargs)
+        connection = self._connection_factory(kwargs)
+        if getattr(connection, "is_pyformat", False) is True:
+            # A factory that dropped the kwarg: values would be formatted into the text.
+            with contextlib.suppress(Exception):
+                connection.close()
+            raise SnowflakeConfigurationError(
+                "SnowflakeDocumentDatabase: the connection_factory returned a connection in the "
+                f"pyformat paramstyle; pass every kwarg through (paramstyle={PARAMSTYLE!r})"
+            )
+        return connection
 
     async def __aenter__(self) -> Self:
         # Connect now: bad credentials or an unreachable account fail here, not mid-request.
@@ -259,8 +280,8 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
                     lambda s: s.query(
                         "SELECT TABLE_NAME, COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS "
                         "WHERE TABLE_SCHEMA = CURRENT_SCHEMA() "
-                        "AND STARTSWITH(TABLE_NAME, %(prefix)s)",
-                        {"prefix": self.table_prefix},
+                        "AND STARTSWITH(TABLE_NAME, :1)",
+                        (self.table_prefix,),
                     ),
                 )
                 catalog: dict[str, set[str]] = {}
@@ -314,14 +335,12 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         def work(statements: Statements) -> None:
             for column in missing:
                 statements.execute(f"ALTER TABLE {quoted} ADD COLUMN IF NOT EXISTS {column} STRING")
+            fields = {column: name for name, column in COLUMNS.items()}
+            params = Params()
             assignments = ", ".join(
-                f"{column} = DATA[%(field_{column})s]::STRING" for column in missing
+                f"{column} = {field_path(fields[column], params)}::STRING" for column in missing
             )
-            field_names = {name: column for name, column in COLUMNS.items() if column in missing}
-            statements.execute(
-                f"UPDATE {quoted} SET {assignments}",
-                {f"field_{column}": name for name, column in field_names.items()},
-            )
+            statements.execute(f"UPDATE {quoted} SET {assignments}", params.values)
 
         await self._runner.run("open", table, work)
         columns.update(missing)
@@ -454,15 +473,16 @@ def _failed_row(old_id: str, document: Mapping[str, Any]) -> tuple[Any, ...]:
 def _batches(
     rows: Sequence[tuple[str, dict[str, Any]]],
 ) -> list[list[tuple[str, dict[str, Any]]]]:
-    """Split rows so that each statement stays under MAX_BATCH_CHARS and MAX_BATCH_ROWS."""
+    """Split rows so that each statement stays under MAX_BATCH_BYTES, MAX_BATCH_ROWS and
+    MAX_BATCH_BINDS."""
+    max_rows = min(MAX_BATCH_ROWS, MAX_BATCH_BINDS // _BINDS_PER_ROW)
     batches: list[list[tuple[str, dict[str, Any]]]] = []
     current: list[tuple[str, dict[str, Any]]] = []
     size = 0
     for row in rows:
-        # Each document appears once as JSON text; escaping and the other columns add a bit.
-        text = len(json.dumps(row[1], ensure_ascii=False))
-        cost = text + text // 8 + 4 * len(row[0]) + 64
-        if current and (size + cost > MAX_BATCH_CHARS or len(current) >= MAX_BATCH_ROWS):
+        # The placeholders' text, "(:1, :2, :3, :4, :5), ", stays under 64 bytes a row.
+        cost = _bound_bytes(*row) + 64
+        if current and (size + cost > MAX_BATCH_BYTES or len(current) >= max_rows):
             batches.append(current)
             current, size = [], 0
         current.append(row)
@@ -472,6 +492,18 @@ def _batches(
     return batches
 
 
+def _bound_bytes(old_id: str, document: Mapping[str, Any]) -> int:
+    """UTF-8 bytes of what a batch binds for one row: both ids, the mirrored fields, the JSON."""
+    values = (
+        old_id,
+        document.get("id", old_id),
+        document.get("version"),
+        document.get("creation_utc"),
+        json.dumps(document, ensure_ascii=False),
+    )
+    return sum(len(str(value).encode("utf-8")) for value in values if value is not None)
+
+
 def _location(params: Mapping[str, Any]) -> str:
     database, schema = params.get("database"), params.get("schema")
     if database and schema:
@@ -479,4 +511,10 @@ def _location(params: Mapping[str, Any]) -> str:
     return str(database or schema or "Snowflake")
 
 
-__all__ = ["MAX_BATCH_CHARS", "MAX_BATCH_ROWS", "SnowflakeDocumentDatabase", "TableType"]
+__all__ = [
+    "MAX_BATCH_BINDS",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_ROWS",
+    "SnowflakeDocumentDatabase",
+    "TableType",
+]

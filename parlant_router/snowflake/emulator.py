@@ -25,10 +25,12 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from parlant_router.errors import describe_exception
 from parlant_router.snowflake.errors import SnowflakeEmulatorError
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from fakesnow.instance import FakeSnow
     from starlette.requests import Request
     from starlette.responses import JSONResponse
+    from starlette.types import ASGIApp
 
 #: Emulators running in this process, by resolved directory.
 _RUNNING: dict[Path, SnowflakeEmulator] = {}
@@ -49,6 +52,11 @@ class SnowflakeEmulator:
 
     ``start()`` returns keyword arguments for ``snowflake.connector.connect``; ``stop()``
     shuts the server down and closes the DuckDB files so another process can open them.
+
+    ``wrap_app`` is an instrumentation hook: it receives fakesnow's ASGI application (the
+    Starlette app serving the connector's requests) and returns the application to serve
+    instead, typically a middleware around it. Benchmarks use it to see every request as a
+    real warehouse would (statements counted at the wire, a round trip's delay injected).
     """
 
     def __init__(
@@ -57,10 +65,12 @@ class SnowflakeEmulator:
         *,
         database: str = "PARLANT",
         schema: str = "PUBLIC",
+        wrap_app: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.database = database.upper()
         self.schema = schema.upper()
+        self._wrap_app = wrap_app
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._fake: FakeSnow | None = None
@@ -172,7 +182,7 @@ class SnowflakeEmulator:
             fake.duck_conn.close()
             raise SnowflakeEmulatorError(
                 f"the Snowflake emulator cannot open its database in {self.directory}: "
-                f"{_one_line(error)}"
+                f"{describe_exception(error, limit=300, with_type=False)}"
             ) from None
 
         # Bound here and handed to uvicorn: no window for another process to take the port.
@@ -277,17 +287,14 @@ class SnowflakeEmulator:
                 if getattr(r, "path", None) != "/session/v1/login-request"
             ),
         ]
-        return Starlette(routes=routes)
+        app: ASGIApp = Starlette(routes=routes)
+        # The instrumentation hook (see the class docstring): the wrapper sees every request.
+        return app if self._wrap_app is None else self._wrap_app(app)
 
 
 def _fakesnow_server_module() -> Any:
     # `from fakesnow import server` yields fakesnow's `server()` function, not the module.
     return importlib.import_module("fakesnow.server")
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 __all__ = ["SnowflakeEmulator"]

@@ -5,6 +5,8 @@ Every message is one line and never carries a credential: callers print them as 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class SnowflakeBackendError(Exception):
     """Base class of every error raised by ``parlant_router.snowflake``."""
@@ -15,7 +17,27 @@ class SnowflakeEmulatorError(SnowflakeBackendError):
 
 
 class SnowflakeConfigurationError(SnowflakeBackendError):
-    """Credentials or connection settings are missing or contradictory."""
+    """Credentials or connection settings are missing or contradictory.
+
+    When the problem is about particular settings, ``field`` names the one at fault (a
+    ``SnowflakeCredentials`` field, or ``options.<name>`` for an entry of ``options``) and
+    ``conflicts`` the settings it contradicts. ``reason`` is the message without ``subject``
+    and ``field``, for a caller that names the setting its own way (parlant.yaml points at
+    the key's line).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        subject: str | None = None,
+        field: str | None = None,
+        conflicts: Iterable[str] = (),
+    ) -> None:
+        self.reason = reason
+        self.field = field
+        self.conflicts = tuple(conflicts)
+        super().__init__(": ".join(part for part in (subject, field, reason) if part))
 
 
 class SnowflakeOperationError(SnowflakeBackendError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from tenacity import (
     wait_random,
 )
 
+from parlant_router.errors import describe_exception
 from parlant_router.snowflake.errors import SnowflakeBackendError, SnowflakeOperationError
 from parlant_router.snowflake.pool import ConnectionPool
 from parlant_router.snowflake.retry import Recovery, RetryPolicy, recovery_for
@@ -50,7 +51,11 @@ class StatementCounter:
 
 
 class Statements:
-    """The borrowed connection as an operation sees it: every call is one statement."""
+    """The borrowed connection as an operation sees it: every call is one statement.
+
+    ``params`` are the statement's values, bound server-side by position (``:1`` is
+    ``params[0]``): the connection is opened in the ``numeric`` paramstyle (see ``sql.py``).
+    """
 
     def __init__(self, connection: Any, counter: StatementCounter, attempt: int) -> None:
         self._connection = connection
@@ -58,7 +63,7 @@ class Statements:
         #: 1 on the first try; higher when retrying after a failure.
         self.attempt = attempt
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
         """Run a statement; return the number of rows it affected."""
         cursor = self._run(sql, params)
         try:
@@ -66,7 +71,7 @@ class Statements:
         finally:
             cursor.close()
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query; return all its rows."""
         cursor = self._run(sql, params)
         try:
@@ -74,11 +79,11 @@ class Statements:
         finally:
             cursor.close()
 
-    def _run(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+    def _run(self, sql: str, params: Sequence[Any] | None) -> Any:
         cursor = self._connection.cursor()
         self._counter.increment()
         try:
-            cursor.execute(sql, dict(params) if params else None)
+            cursor.execute(sql, list(params) if params else None)
         except BaseException:
             with contextlib.suppress(Exception):
                 cursor.close()
@@ -171,14 +176,7 @@ def _is_connector_error(error: BaseException) -> bool:
 
 def describe_error(error: BaseException) -> str:
     """One line about ``error``: its Snowflake code and message, shortened."""
-    errno = getattr(error, "errno", None)
-    message = getattr(error, "raw_msg", None) or getattr(error, "msg", None) or str(error)
-    text = " ".join(str(message).split()) or type(error).__name__
-    if len(text) > 240:
-        text = text[:237] + "..."
-    if isinstance(errno, int) and errno > 0:
-        return f"{errno:06d}: {text}"
-    return f"{type(error).__name__}: {text}"
+    return describe_exception(error, limit=240)
 
 
 __all__ = ["StatementCounter", "StatementRunner", "Statements", "describe_error"]

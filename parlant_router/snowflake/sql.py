@@ -31,6 +31,30 @@ as DOUBLE: integers are exact up to 2**53. String equality compares JSON texts
 ``TO_JSON``, a function of the value that quotes strings and never numbers, so equal texts mean
 equal strings and a number or boolean never equals a string. A string of letters, digits and
 ``_.:@ -`` (ids, names) has no escapes in any JSON writer, so its text ``"s"`` is bound directly.
+
+Values never enter the statement text: they are server-side bindings in the connector's
+``numeric`` paramstyle (``:1``, ``:2``, ...), which the database sets on every connection it
+opens (``paramstyle="numeric"``). The connector's default, ``pyformat``, interpolates values
+into the text on the client; a customer's ``$HOME`` then reached the emulator as SQL text,
+where fakesnow substitutes ``$word`` session variables across the whole text, string literals
+included, and failed. Bound, any text is data on both engines, and it stays out of the SQL
+that Snowflake parses, logs and shows in its query history.
+
+``numeric`` rather than ``qmark`` (``?``; both are server-side in Snowflake's connector):
+``:n`` names its value, so one value can be used in several places (an id in the INSERT and
+in its NOT EXISTS; a cursor's creation time), and a placeholder stays tied to its value
+whatever the emulator's rewriting does to the statement before DuckDB numbers each ``?`` by
+its position (it repeats expressions: ``LEFT(s, n)`` becomes a CASE holding ``n`` twice);
+the emulator hands ``:n`` on as DuckDB's ``$n``. The connector binds ``str`` as TEXT, ``int``
+as FIXED, ``float`` as REAL, ``bool`` as BOOLEAN and ``None`` as NULL; numbers (booleans as
+0/1) compare with DOUBLE expressions, JSON text goes through ``PARSE_JSON``. Snowflake counts
+bound values towards its 1 MB statement size (see ``database.py``'s batching).
+
+Field names are part of the statement, not values: a name of letters, digits and ``_`` (every
+field Parlant uses) is written as a string literal, ``DATA['session_id']``, the literal path
+both engines read alike (the emulator unquotes ``DATA['f']::STRING`` only for a literal path).
+Any other name is bound like a value; on the emulator, ordering such a field's strings
+(``$gt``/``$lt`` on strings, sorting) then compares their JSON texts.
 """
 
 from __future__ import annotations
@@ -51,18 +75,33 @@ COLUMNS: Mapping[str, str] = {"id": "ID", "version": "VERSION", "creation_utc": 
 _COMPARISONS: Mapping[str, str] = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 #: Strings whose JSON text is ``"<the string>"`` in every JSON writer (no escapes possible).
 _PLAIN_STRING_RE = re.compile(r"[0-9A-Za-z_.:@ -]*")
+#: Field names written into the statement as string literals (see the module docstring).
+_LITERAL_FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: The connector paramstyle every statement of this package is written in.
+PARAMSTYLE = "numeric"
 
 
 class Params:
-    """Named parameters for the connector's ``pyformat`` style (``%(name)s``)."""
+    """Values bound server-side in the ``numeric`` paramstyle, in ``values`` order.
+
+    ``add`` returns the value's placeholder (``:1``, ``:2``, ...), which may appear in the
+    statement any number of times.
+    """
 
     def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
+        self.values: list[Any] = []
 
     def add(self, value: Any) -> str:
-        name = f"p{len(self.values)}"
-        self.values[name] = value
-        return f"%({name})s"
+        self.values.append(value)
+        return f":{len(self.values)}"
+
+
+def field_path(name: str, params: Params) -> str:
+    """``DATA[...]``: the document field ``name`` as a VARIANT (NULL where it is missing)."""
+    if _LITERAL_FIELD_RE.fullmatch(name):
+        return f"DATA['{name}']"
+    return f"DATA[{params.add(name)}]"
 
 
 class _Field:
@@ -70,7 +109,7 @@ class _Field:
 
     def __init__(self, name: str, params: Params) -> None:
         self.name = name
-        self.path = f"DATA[{params.add(name)}]"
+        self.path = field_path(name, params)
 
     @property
     def json(self) -> str:
@@ -317,10 +356,12 @@ def field_order_sql(sort: CollectionSort, params: Params) -> str:
 __all__ = [
     "COLUMNS",
     "FIRST_ORDER_SQL",
+    "PARAMSTYLE",
     "Params",
     "WhereTranslator",
     "cursor_sql",
     "field_order_sql",
+    "field_path",
     "page_order_sql",
     "where_sql",
 ]

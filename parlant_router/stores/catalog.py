@@ -7,7 +7,8 @@ path and resolved by the router when it builds the container.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class StoreSpec:
     """True when Parlant derives the store's ids from content (IdGenerator checksums), so
     that a restart re-creating the same entity re-creates the same id; False where ids are
     random (sessions and events, evaluations)."""
+    cache_partitions: Mapping[str, str | None] = field(default_factory=dict)
+    """The collections the read cache may keep, each with its partition field (None: the
+    collection is kept whole). Collections that grow with traffic are partitioned by the
+    field Parlant's queries pin; those that grow with configuration are kept whole."""
 
 
 def _spec(
@@ -42,7 +47,12 @@ def _spec(
     vector_backed: bool = False,
     content_ids: bool = True,
     built_as: str | None = None,
+    partitions: Mapping[str, str] | None = None,
+    cached: bool = True,
 ) -> StoreSpec:
+    """A StoreSpec of `parlant.core.<module>`. With `cached`, every collection is cacheable:
+    the ones in `partitions` by their field, the others whole."""
+    partition_fields = dict(partitions or {})
     return StoreSpec(
         name=name,
         interface=f"parlant.core.{module}:{interface}",
@@ -51,6 +61,7 @@ def _spec(
         vector_backed=vector_backed,
         content_ids=content_ids,
         built_as=built_as,
+        cache_partitions=({c: partition_fields.get(c) for c in collections} if cached else {}),
     )
 
 
@@ -64,6 +75,7 @@ STORES: dict[str, StoreSpec] = {
             "SessionDocumentStore",
             ("sessions", "events"),
             content_ids=False,
+            partitions={"sessions": "id", "events": "session_id"},
             # Parlant's store with one lock per session instead of one for the whole store.
             built_as="parlant_router.stores.session_store:ConcurrentSessionDocumentStore",
         ),
@@ -73,6 +85,7 @@ STORES: dict[str, StoreSpec] = {
             "CustomerStore",
             "CustomerDocumentStore",
             ("customers", "customer_tag_associations"),
+            partitions={"customers": "id", "customer_tag_associations": "customer_id"},
         ),
         _spec(
             "context_variables",
@@ -80,6 +93,8 @@ STORES: dict[str, StoreSpec] = {
             "ContextVariableStore",
             "ContextVariableDocumentStore",
             ("variables", "variable_tag_associations", "values"),
+            # Values are read by (variable, key); a key is a customer, a tag or DEFAULT.
+            partitions={"values": "key"},
         ),
         _spec("agents", "agents", "AgentStore", "AgentDocumentStore", ("agents", "agent_tags")),
         _spec("tags", "tags", "TagStore", "TagDocumentStore", ("tags",)),
@@ -111,6 +126,8 @@ STORES: dict[str, StoreSpec] = {
             "EvaluationDocumentStore",
             ("evaluations", "evaluation_tag_associations"),
             content_ids=False,
+            # Not read by turns, and it grows with every evaluation.
+            cached=False,
         ),
         _spec(
             "journeys",

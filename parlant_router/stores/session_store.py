@@ -58,6 +58,8 @@ from parlant.core.sessions import (
 )
 from typing_extensions import override
 
+from parlant_router.stores.session_listener import SessionChanges
+
 #: Set while one of the overrides below holds the locks the base method needs.
 _LOCKED_BY_OVERRIDE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "parlant_router_session_store_locked", default=False
@@ -144,8 +146,16 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
     A drop-in: same constructor, same documents and tables, same answers.
     """
 
-    def __init__(self, database: DocumentDatabase, allow_migration: bool = False) -> None:
+    def __init__(
+        self,
+        database: DocumentDatabase,
+        allow_migration: bool = False,
+        *,
+        changes: SessionChanges | None = None,
+    ) -> None:
         super().__init__(database, allow_migration)
+        self.changes = changes or SessionChanges()
+        """Told of every write to a session's events, for `NotifyingSessionListener`."""
         self._store_lock = aiorwlock.RWLock()
         self._session_locks = _SessionLocks()
         self._lock = _StoreLockStandIn(self._store_lock)
@@ -163,6 +173,16 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
                 yield
             finally:
                 _LOCKED_BY_OVERRIDE.reset(token)
+
+    @asynccontextmanager
+    async def _writing_events(self, session_id: SessionId) -> AsyncIterator[None]:
+        """The session's writer lock; its waiters are woken once the write is over."""
+        try:
+            async with self._session(session_id, write=True):
+                yield
+        finally:
+            # Also after a failed write: a waiter only re-checks, and sees what is stored.
+            self.changes.changed(session_id)
 
     @asynccontextmanager
     async def _store(self, *, exclusive: bool) -> AsyncIterator[None]:
@@ -191,7 +211,7 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
 
     @override
     async def delete_session(self, session_id: SessionId) -> None:
-        async with self._session(session_id, write=True):
+        async with self._writing_events(session_id):
             await super().delete_session(session_id)
 
     @override
@@ -252,7 +272,7 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
         metadata: Mapping[str, JSONSerializable] = {},
         creation_utc: datetime | None = None,
     ) -> Event:
-        async with self._session(session_id, write=True):
+        async with self._writing_events(session_id):
             return await super().create_event(
                 session_id, source, kind, trace_id, data, metadata, creation_utc
             )
@@ -286,7 +306,7 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
     async def update_event(
         self, session_id: SessionId, event_id: EventId, params: EventUpdateParams
     ) -> Event:
-        async with self._session(session_id, write=True):
+        async with self._writing_events(session_id):
             return await super().update_event(session_id, event_id, params)
 
 

@@ -169,6 +169,39 @@ FILE_CASES = [
         "parlant.yaml:3:49: backends.w.table_type: the emulator has no hybrid tables",
     ),
     (
+        "connection name and password",
+        "version: 1\nbackends:\n  w:\n    type: snowflake\n    connection_name: c\n"
+        "    password: p\n",
+        "parlant.yaml:5:22: backends.w.connection_name: 'password' and 'connection_name' are both "
+        "set: choose one authentication method",
+    ),
+    (
+        "token without account",
+        "version: 1\nbackends:\n  w:\n    type: snowflake\n    token: t\n",
+        "parlant.yaml:3:3: backends.w.account: required by token authentication",
+    ),
+    (
+        "a backend key in options",
+        "version: 1\nbackends:\n  w:\n    type: snowflake\n    account: a\n    token: t\n"
+        "    options: {pool_size: 2}\n",
+        "parlant.yaml:7:15: backends.w.options.pool_size: 'pool_size' has its own key (or is a "
+        "secret): set it there, not in options",
+    ),
+    (
+        "a secret in the emulator's options",
+        "version: 1\nbackends:\n  w: {type: snowflake, emulator: e, options: {password: x}}\n",
+        "parlant.yaml:3:47: backends.w.options.password: 'password' has its own key (or is a "
+        "secret): set it there, not in options",
+    ),
+    (
+        "passphrase without an authentication method",
+        "version: 1\nbackends:\n  w:\n    type: snowflake\n    private_key_passphrase: p\n",
+        "parlant.yaml:5:29: backends.w.private_key_passphrase: no authentication method is set, "
+        "so the connection comes from the SNOWFLAKE_* environment variables and this key would "
+        "be ignored; set one of password, token, token_file, private_key_file, connection_name, "
+        "emulator",
+    ),
+    (
         "unknown backend type",
         "version: 1\nbackends:\n  w:\n    type: snowflak\n",
         "parlant.yaml:4:11: backends.w.type: unknown backend type 'snowflak' (did you mean "
@@ -323,25 +356,33 @@ def test_unknown_environment_from_variable_without_environments(
     )
 
 
-def test_error_in_overlay_points_into_the_overlay(write: WriteFile) -> None:
-    write("conf/parlant.yaml", ENVIRONMENTS)
-    write("conf/parlant.qa.yaml", "# qa\nserver:\n  port: many\n")
+@pytest.mark.parametrize(
+    "directory, overlay, expected",
+    [
+        pytest.param(
+            "conf/",
+            "# qa\nserver:\n  port: many\n",
+            "conf/parlant.qa.yaml:3:9: server.port: input should be a valid integer, "
+            "unable to parse string as an integer",
+            id="error-in-overlay-points-into-the-overlay",
+        ),
+        pytest.param(
+            "",
+            "environments: {}\n",
+            "parlant.qa.yaml:1:1: environments: environments can only be defined in the main "
+            "config file",
+            id="environments-in-an-overlay-are-refused",
+        ),
+    ],
+)
+def test_overlay_errors_point_into_the_overlay(
+    write: WriteFile, directory: str, overlay: str, expected: str
+) -> None:
+    write(f"{directory}parlant.yaml", ENVIRONMENTS)
+    write(f"{directory}parlant.qa.yaml", overlay)
     with pytest.raises(ConfigError) as caught:
-        load_config("conf/parlant.yaml", env="qa")
-    assert str(caught.value) == (
-        "conf/parlant.qa.yaml:3:9: server.port: input should be a valid integer, "
-        "unable to parse string as an integer"
-    )
-
-
-def test_environments_in_an_overlay_are_refused(write: WriteFile) -> None:
-    write("parlant.yaml", ENVIRONMENTS)
-    write("parlant.qa.yaml", "environments: {}\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config("parlant.yaml", env="qa")
-    assert str(caught.value) == (
-        "parlant.qa.yaml:1:1: environments: environments can only be defined in the main config file"
-    )
+        load_config(f"{directory}parlant.yaml", env="qa")
+    assert str(caught.value) == expected
 
 
 def test_key_error_of_a_value_set_by_an_environment_points_at_the_block(write: WriteFile) -> None:

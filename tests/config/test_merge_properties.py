@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parlant_router.config.loading import KeyPath, Position, _merge, _Tree
+from parlant_router.config.yaml_tree import KeyPath, Position, PositionedTree, merge_patch
 
 KEYS = st.sampled_from(["a", "b", "c", "d"])
 SCALARS = st.one_of(st.integers(0, 3), st.sampled_from(["x", "y"]), st.booleans())
@@ -34,9 +34,9 @@ def rfc7386(target: Any, patch: Any) -> Any:
     return patch
 
 
-def tree_of(data: dict[str, Any], source: str) -> _Tree:
+def tree_of(data: dict[str, Any], source: str) -> PositionedTree:
     """A tree whose every key is positioned, as the YAML reader produces."""
-    tree = _Tree(data=copy.deepcopy(data))
+    tree = PositionedTree(data=copy.deepcopy(data))
 
     def walk(node: Any, path: KeyPath) -> None:
         if isinstance(node, dict):
@@ -74,10 +74,10 @@ def paths(node: Any, path: KeyPath = ()) -> set[KeyPath]:
 def test_layers_merge_as_rfc7386_and_every_key_keeps_a_position(
     layers: list[dict[str, Any]],
 ) -> None:
-    tree = _Tree()
+    tree = PositionedTree()
     expected: dict[str, Any] = {}
     for number, layer in enumerate(layers):
-        _merge(tree, tree_of(layer, f"layer{number}"))
+        merge_patch(tree, tree_of(layer, f"layer{number}"))
         expected = rfc7386(expected, copy.deepcopy(layer))
     assert tree.data == expected
     # No key without a position, and no position left behind for a deleted key.
@@ -90,9 +90,9 @@ def test_layers_merge_as_rfc7386_and_every_key_keeps_a_position(
 def test_a_replaced_value_points_at_the_layer_that_wrote_it(
     first: dict[str, Any], second: dict[str, Any]
 ) -> None:
-    tree = _Tree()
-    _merge(tree, tree_of(first, "first"))
-    _merge(tree, tree_of(second, "second"))
+    tree = PositionedTree()
+    merge_patch(tree, tree_of(first, "first"))
+    merge_patch(tree, tree_of(second, "second"))
     for path in paths(tree.data):
         value: Any = second
         for key in path:

@@ -130,8 +130,6 @@ def test_literal_secret_in_an_environment_block_not_in_repr(write: WriteFile) ->
 
 
 def test_programmatic_access_token_is_a_masked_auth_choice(write: WriteFile) -> None:
-    from parlant_router.backends.snowflake import credentials_for
-
     write(
         "parlant.yaml",
         "version: 1\nbackends:\n  w:\n    type: snowflake\n    account: acc\n    user: u\n"
@@ -142,7 +140,7 @@ def test_programmatic_access_token_is_a_masked_auth_choice(write: WriteFile) -> 
     backend = loaded.config.backends["w"]
     assert backend.auth_method == "programmatic_access_token"  # type: ignore[union-attr]
     assert_clean(repr(loaded))
-    credentials = credentials_for(backend)  # type: ignore[arg-type]
+    credentials = backend.credentials()  # type: ignore[union-attr]
     assert_clean(repr(credentials))
     kwargs = credentials.to_connect_kwargs()
     assert kwargs["token"] == TOKEN
@@ -162,3 +160,28 @@ def test_a_secret_in_options_is_refused_without_echoing_it(write: WriteFile) -> 
         "set it there, not in options"
     )
     assert_clean(str(caught.value))
+
+
+async def test_check_masks_a_programmatic_access_token_that_an_error_echoes(
+    write: WriteFile, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from parlant_router.backends.snowflake import SnowflakeBackend
+    from parlant_router.check import check_stores
+
+    async def echoing_open(self: SnowflakeBackend) -> None:
+        # A driver error that quotes the request it sent, token included.
+        raise RuntimeError(f"login refused: authenticator=PROGRAMMATIC_ACCESS_TOKEN token={TOKEN}")
+
+    monkeypatch.setattr(SnowflakeBackend, "open", echoing_open)
+    # check binds Parlant's home process-wide: undo it after the test.
+    monkeypatch.setenv("PARLANT_HOME", str(workdir / "home"))
+    write(
+        "parlant.yaml",
+        "version: 1\nserver: {home: home}\nbackends:\n  w:\n    type: snowflake\n"
+        "    account: acc\n    user: u\n    programmatic_access_token: ${SF_TOKEN}\n"
+        "stores:\n  sessions: w\n",
+    )
+    (result,) = await check_stores(load_config("parlant.yaml"))
+    assert not result.ok
+    assert "token=***" in result.detail
+    assert_clean(result.detail)

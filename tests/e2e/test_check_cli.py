@@ -22,16 +22,21 @@ def _lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith(("PASS", "FAIL"))]
 
 
-def test_check_passes_on_the_shipped_file(harness: Any, tmp_path: Path) -> None:
-    result = harness.cli(
+def _check_shipped(harness: Any, tmp_path: Path, emulator: Path) -> Any:
+    """`parlant-router check` on the shipped file, home in tmp, emulator in `emulator`."""
+    return harness.cli(
         "check",
         "-c",
         str(SHIPPED),
         "--set",
         f"server.home={tmp_path / 'home'}",
         "--set",
-        f"backends.warehouse.emulator={tmp_path / 'sf'}",
+        f"backends.warehouse.emulator={emulator}",
     )
+
+
+def test_check_passes_on_the_shipped_file(harness: Any, tmp_path: Path) -> None:
+    result = _check_shipped(harness, tmp_path, tmp_path / "sf")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = _lines(result.stdout)
     assert len(lines) == 13 and all(line.startswith("PASS") for line in lines), result.stdout
@@ -52,15 +57,7 @@ def test_check_fails_clearly_on_an_unwritable_emulator_directory(
     harness: Any, tmp_path: Path
 ) -> None:
     target = _unwritable_directory(tmp_path)
-    result = harness.cli(
-        "check",
-        "-c",
-        str(SHIPPED),
-        "--set",
-        f"server.home={tmp_path / 'home'}",
-        "--set",
-        f"backends.warehouse.emulator={target}",
-    )
+    result = _check_shipped(harness, tmp_path, target)
     assert result.returncode == 1
     lines = _lines(result.stdout)
     assert len(lines) == 13

@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from parlant_router.check import PROBE_PREFIX, check_stores
-
-
-@pytest.fixture(autouse=True)
-def _factories_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).parent / "factories"))
 
 
 async def test_write_probe_leaves_nothing_behind_and_read_probe_writes_nothing(
@@ -60,7 +53,7 @@ async def test_each_store_gets_its_own_line_and_reason(tmp_path: Path, write_con
         {
             "backends": {
                 "good": {"type": "json", "directory": str(tmp_path / "ok")},
-                "broken": {"type": "custom", "factory": "parlant_router_test_factories:broken"},
+                "broken": {"type": "custom", "factory": "tests.router.factories:broken"},
                 "missing": {"type": "custom", "factory": "no_such_module_xyz:make"},
             },
             "stores": {"sessions": "good", "customers": "broken", "tags": "missing"},

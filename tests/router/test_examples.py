@@ -36,7 +36,6 @@ def _assert_all_pass(results: list[Any], expected: int) -> None:
 
 
 async def test_seed_snowflake_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from parlant_router.backends.snowflake import credentials_for
 
     path = EXAMPLES / "seed-snowflake" / "parlant.yaml"
     loaded = load_config(path)
@@ -56,7 +55,7 @@ async def test_seed_snowflake_example(tmp_path: Path, monkeypatch: pytest.Monkey
         "SNOWFLAKE_SCHEMA": "SC",
     }.items():
         monkeypatch.setenv(name, value)
-    kwargs = credentials_for(loaded.config.backends["warehouse"]).to_connect_kwargs()  # type: ignore[arg-type]
+    kwargs = loaded.config.backends["warehouse"].credentials().to_connect_kwargs()  # type: ignore[union-attr]
     assert (kwargs["account"], kwargs["user"], kwargs["database"], kwargs["schema"]) == (
         "abc-xy123",
         "parlant",
@@ -69,7 +68,6 @@ async def test_seed_snowflake_example(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 async def test_spcs_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from parlant_router.backends.snowflake import credentials_for
 
     for name, value in {
         "SNOWFLAKE_ACCOUNT": "abc-xy123",
@@ -87,7 +85,7 @@ async def test_spcs_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(resolve_routes(loaded.config)) == 13
 
     # The session token file is read at every connect: a refreshed token is picked up.
-    credentials = credentials_for(loaded.config.backends["warehouse"])  # type: ignore[arg-type]
+    credentials = loaded.config.backends["warehouse"].credentials()  # type: ignore[union-attr]
     first = credentials.to_connect_kwargs()
     assert (first["authenticator"], first["token"]) == ("oauth", "first-token")
     token.write_text("refreshed-token\n")

@@ -21,18 +21,12 @@ BACKENDS: dict[str, Any] = {
     "snowflake-emulator": lambda tmp: {"type": "snowflake", "emulator": str(tmp / "sf")},
     "custom": lambda tmp: {
         "type": "custom",
-        "factory": "parlant_router_test_factories:json_database",
+        "factory": "tests.router.factories:json_database",
         "options": {"directory": str(tmp / "custom")},
     },
     "transient": lambda tmp: {"type": "transient"},
 }
 DURABLE = {"json", "snowflake-emulator", "custom"}
-
-
-@pytest.fixture(autouse=True)
-def _factories_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The custom backend imports its factory by name, as a user's package would be.
-    monkeypatch.syspath_prepend(str(Path(__file__).parent / "factories"))
 
 
 def _all_stores_on(tmp_path: Path, kind: str) -> dict[str, Any]:
@@ -319,18 +313,7 @@ async def test_stores_on_one_snowflake_backend_share_its_connection_pool(
             "backends": {
                 "wh": {"type": "snowflake", "emulator": str(tmp_path / "sf"), "pool_size": 2}
             },
-            "stores": {
-                name: "wh"
-                for name in (
-                    "sessions",
-                    "customers",
-                    "context_variables",
-                    "agents",
-                    "tags",
-                    "guidelines",
-                    "relationships",
-                )
-            },
+            "stores": dict.fromkeys(STORE_NAMES[:7], "wh"),
         }
     )
     before = set(fakesnow.server.sessions)
@@ -366,7 +349,7 @@ async def test_a_failed_start_closes_what_was_opened(
         {
             "backends": {
                 "wh": {"type": "snowflake", "emulator": str(emulator_dir)},
-                "broken": {"type": "custom", "factory": "parlant_router_test_factories:broken"},
+                "broken": {"type": "custom", "factory": "tests.router.factories:broken"},
             },
             "stores": {"sessions": "wh", "customers": "broken"},
         }
@@ -392,7 +375,7 @@ async def test_custom_factories_sync_async_and_wrong_type(
                 "backends": {
                     "mine": {
                         "type": "custom",
-                        "factory": f"parlant_router_test_factories:{factory}",
+                        "factory": f"tests.router.factories:{factory}",
                         "options": {"directory": str(tmp_path / factory)},
                     }
                 },
@@ -405,9 +388,7 @@ async def test_custom_factories_sync_async_and_wrong_type(
 
     loaded = write_config(
         {
-            "backends": {
-                "mine": {"type": "custom", "factory": "parlant_router_test_factories:not_a_db"}
-            },
+            "backends": {"mine": {"type": "custom", "factory": "tests.router.factories:not_a_db"}},
             "stores": {"tags": "mine"},
         }
     )

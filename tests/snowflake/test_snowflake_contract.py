@@ -17,12 +17,12 @@ from parlant.core.persistence.document_database import (
     DocumentDatabase,
     identity_loader,
 )
-from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
+from tests.support.logger import RecordingLogger
 
 if TYPE_CHECKING:
-    from conftest import OpenDatabase
+    from tests.support.databases import OpenDatabase
 
 
 class Item(TypedDict, total=False):

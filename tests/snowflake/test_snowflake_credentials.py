@@ -12,7 +12,6 @@ import snowflake.connector
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from parlant.adapters.db.snowflake_db import _load_connection_params_from_env
-from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import (
     RetryPolicy,
@@ -22,6 +21,7 @@ from parlant_router.snowflake import (
     SnowflakeEmulator,
     SnowflakeOperationError,
 )
+from tests.support.logger import RecordingLogger
 
 SEED_ENV = {
     "SNOWFLAKE_ACCOUNT": "abc-xy123",
@@ -134,16 +134,74 @@ def test_secrets_never_show(tmp_path: Path) -> None:
 
 
 def test_one_way_to_authenticate() -> None:
-    with pytest.raises(SnowflakeConfigurationError, match=r"got password and token$"):
+    with pytest.raises(
+        SnowflakeConfigurationError,
+        match=r"'password' and 'token' are both set: choose one authentication method$",
+    ):
         SnowflakeCredentials(account="a", password="x", token="y")
     with pytest.raises(SnowflakeConfigurationError, match="no way to authenticate"):
         SnowflakeCredentials(account="a", user="u")
-    with pytest.raises(SnowflakeConfigurationError, match="account is not set"):
+    with pytest.raises(
+        SnowflakeConfigurationError, match=r"account: required by password authentication$"
+    ):
         SnowflakeCredentials(user="u", password="x")
     assert (
         SnowflakeCredentials(account="a", authenticator="externalbrowser").method
         == "externalbrowser"
     )
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "conflicts", "message"),
+    [
+        (
+            {"account": "a", "connection_name": "c", "password": SECRETS[0]},
+            "connection_name",
+            ("password",),
+            "Snowflake credentials: connection_name: 'password' and 'connection_name' are both "
+            "set: choose one authentication method",
+        ),
+        (
+            {"account": "a", "connection_name": "c", "private_key_passphrase": SECRETS[2]},
+            "private_key_passphrase",
+            (),
+            "Snowflake credentials: private_key_passphrase: needs 'private_key_file' "
+            "(key-pair authentication)",
+        ),
+        (
+            {"account": "a", "private_key_file": Path("k.p8")},
+            "user",
+            (),
+            "Snowflake credentials: user: required by private_key_file authentication",
+        ),
+        (
+            {"host": "h", "token": SECRETS[1]},
+            "account",
+            (),
+            "Snowflake credentials: account: required by token authentication",
+        ),
+        (
+            {"account": "a", "token": SECRETS[1], "options": {"private_key": "k"}},
+            "options.private_key",
+            (),
+            "Snowflake credentials: options.private_key: 'private_key' has its own key (or is a "
+            "secret): set it there, not in options",
+        ),
+    ],
+)
+def test_a_contradiction_names_the_field_at_fault(
+    settings: dict[str, Any], field: str, conflicts: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(SnowflakeConfigurationError) as raised:
+        SnowflakeCredentials(**settings)
+    assert (raised.value.field, raised.value.conflicts) == (field, conflicts)
+    assert str(raised.value) == message
+    assert raised.value.reason == message.split(f"{field}: ", 1)[1]
+
+
+def test_a_connection_name_needs_nothing_else() -> None:
+    credentials = SnowflakeCredentials(connection_name="c", warehouse="W")
+    assert credentials.to_connect_kwargs() == {"connection_name": "c", "warehouse": "W"}
 
 
 def test_query_tag_and_session_parameters_are_merged() -> None:
@@ -247,5 +305,8 @@ async def test_connect_errors_name_the_target_and_method_never_the_secret(
     assert str(raised.value).startswith("connect on PARLANT.PUBLIC (password) failed: ")
     assert SECRETS[0] not in str(raised.value)
     assert all(SECRETS[0] not in message for _, message in logger.records)
-    with pytest.raises(SnowflakeConfigurationError, match="set password as fields, not options"):
+    with pytest.raises(
+        SnowflakeConfigurationError,
+        match=r"options\.password: 'password' has its own key \(or is a secret\): set it there",
+    ):
         SnowflakeCredentials(account="a", user="u", options={"password": "x"}, token="t")

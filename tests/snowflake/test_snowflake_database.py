@@ -24,10 +24,11 @@ from parlant_router.snowflake import (
     SnowflakeDocumentDatabase,
     SnowflakeOperationError,
 )
+from tests.snowflake.connection_faults import rewriting_factory
 
 if TYPE_CHECKING:
-    from conftest import OpenDatabase
-    from snowflake_test_logger import RecordingLogger
+    from tests.support.databases import OpenDatabase
+    from tests.support.logger import RecordingLogger
 
 
 def doc(identifier: str, creation_utc: str = "2024", **fields: Any) -> BaseDocument:
@@ -210,32 +211,16 @@ async def test_independent_operations_run_in_parallel(
     """Four finds must be in flight at once: a barrier inside execute proves it."""
     barrier = threading.Barrier(4, timeout=20)
 
-    class Gate:
-        def __init__(self, connection: Any) -> None:
-            self._connection = connection
-
-        def cursor(self) -> Any:
-            real = self._connection.cursor()
-
-            class Cursor:
-                def execute(self, sql: str, params: Any = None) -> Any:
-                    if sql.startswith("SELECT TO_JSON(DATA) FROM"):  # the finds
-                        barrier.wait()  # BrokenBarrierError unless 4 run concurrently
-                    return real.execute(sql, params)
-
-                def __getattr__(self, name: str) -> Any:
-                    return getattr(real, name)
-
-            return Cursor()
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._connection, name)
+    def gate(sql: str) -> str:
+        if sql.startswith("SELECT TO_JSON(DATA) FROM"):  # the finds
+            barrier.wait()  # BrokenBarrierError unless 4 run concurrently
+        return sql
 
     async with SnowflakeDocumentDatabase(
         logger,
         connection_params,
         table_prefix=table_prefix,
-        connection_factory=lambda params: Gate(snowflake.connector.connect(**params)),
+        connection_factory=rewriting_factory(gate),
         pool_size=4,
     ) as database:
         docs = await database.create_collection("docs", BaseDocument)
@@ -287,36 +272,20 @@ async def test_hybrid_tables_get_a_primary_key_and_column_indexes(
     the hybrid DDL and runs its nearest standard equivalent instead."""
     sent: list[str] = []
 
-    class HybridShim:
-        def __init__(self, connection: Any) -> None:
-            self._connection = connection
-
-        def cursor(self) -> Any:
-            real = self._connection.cursor()
-
-            class Cursor:
-                def execute(self, sql: str, params: Any = None) -> Any:
-                    if sql.startswith(("CREATE HYBRID TABLE", "CREATE INDEX")):
-                        sent.append(sql)
-                        sql = sql.replace("CREATE HYBRID TABLE", "CREATE TABLE")
-                        if sql.startswith("CREATE INDEX"):
-                            sql = "SELECT 1"
-                    return real.execute(sql, params)
-
-                def __getattr__(self, name: str) -> Any:
-                    return getattr(real, name)
-
-            return Cursor()
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._connection, name)
+    def hybrid_shim(sql: str) -> str:
+        if sql.startswith(("CREATE HYBRID TABLE", "CREATE INDEX")):
+            sent.append(sql)
+            sql = sql.replace("CREATE HYBRID TABLE", "CREATE TABLE")
+            if sql.startswith("CREATE INDEX"):
+                sql = "SELECT 1"
+        return sql
 
     async with SnowflakeDocumentDatabase(
         logger,
         connection_params,
         table_prefix=table_prefix,
         table_type="hybrid",
-        connection_factory=lambda params: HybridShim(snowflake.connector.connect(**params)),
+        connection_factory=rewriting_factory(hybrid_shim),
     ) as database:
         events = await database.create_collection("events", BaseDocument)
         await events.ensure_indexes(

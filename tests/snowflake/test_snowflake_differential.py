@@ -11,11 +11,9 @@ delete order — is the reference's, unchanged.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -23,11 +21,10 @@ from hypothesis import strategies as st
 from parlant.adapters.db.transient import TransientDocumentCollection, TransientDocumentDatabase
 from parlant.core.persistence.common import SortDirection
 from parlant.core.persistence.document_database import BaseDocument, DocumentCollection
-from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
-
-T = TypeVar("T")
+from tests.support.logger import RecordingLogger
+from tests.support.loop_thread import LoopThread
 
 
 class _Missing:
@@ -190,33 +187,17 @@ OPERATIONS = st.lists(
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One loop in a thread for the module: hypothesis examples are synchronous."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def ours(
-    loop: asyncio.AbstractEventLoop, emulator: SnowflakeEmulator
+    loop_thread: LoopThread, emulator: SnowflakeEmulator
 ) -> Iterator[SnowflakeDocumentDatabase]:
     database = SnowflakeDocumentDatabase(
         RecordingLogger(),
         emulator.connect_kwargs(),
         table_prefix=f"T{uuid.uuid4().hex[:10].upper()}_",
     )
-    run(loop, database.__aenter__())
+    loop_thread.run(database.__aenter__())
     yield database
-    run(loop, database.__aexit__(None, None, None))
-
-
-def run(loop: asyncio.AbstractEventLoop, coroutine: Awaitable[T]) -> T:
-    return asyncio.run_coroutine_threadsafe(cast(Any, coroutine), loop).result(timeout=120)
+    loop_thread.run(database.__aexit__(None, None, None))
 
 
 def rewrap(collection: TransientDocumentCollection[BaseDocument]) -> None:
@@ -305,12 +286,12 @@ async def compare(
 )
 @given(docs=documents(), operations=OPERATIONS)
 def test_ours_answers_as_the_reference(
-    loop: asyncio.AbstractEventLoop,
+    loop_thread: LoopThread,
     ours: SnowflakeDocumentDatabase,
     docs: list[dict[str, Any]],
     operations: list[tuple[Any, ...]],
 ) -> None:
-    run(loop, compare(ours, docs, operations))
+    loop_thread.run(compare(ours, docs, operations))
 
 
 @settings(
@@ -321,9 +302,9 @@ def test_ours_answers_as_the_reference(
 )
 @given(docs=documents(), filters=st.lists(FILTERS, min_size=5, max_size=12))
 def test_filters_select_as_the_reference(
-    loop: asyncio.AbstractEventLoop,
+    loop_thread: LoopThread,
     ours: SnowflakeDocumentDatabase,
     docs: list[dict[str, Any]],
     filters: list[dict[str, Any]],
 ) -> None:
-    run(loop, compare(ours, docs, [("find", f, None, SortDirection.ASC) for f in filters]))
+    loop_thread.run(compare(ours, docs, [("find", f, None, SortDirection.ASC) for f in filters]))

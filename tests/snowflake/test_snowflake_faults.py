@@ -13,14 +13,14 @@ import snowflake.connector
 from parlant.adapters.db.transient import TransientDocumentDatabase
 from parlant.core.persistence.common import ObjectId
 from parlant.core.persistence.document_database import BaseDocument, DocumentCollection
-from snowflake_connection_faults import FaultPlan, faulty_factory
-from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import (
     RetryPolicy,
     SnowflakeCredentials,
     SnowflakeDocumentDatabase,
 )
+from tests.snowflake.connection_faults import FaultPlan, faulty_factory
+from tests.support.logger import RecordingLogger
 
 FAST_RETRIES = RetryPolicy(attempts=5, initial_delay=0.01, max_delay=0.05, jitter=0)
 

@@ -3,7 +3,7 @@ running on our database, each with its table prefix, as the seed wires them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from parlant.core.agents import AgentId
@@ -13,19 +13,18 @@ from parlant.core.customers import CustomerDocumentStore, CustomerId
 from parlant.core.persistence.common import MigrationRequired, ServerOutdated
 from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore
 from parlant.core.tags import TagId
-from snowflake_test_logger import RecordingLogger
 
-from parlant_router.snowflake import CountingConnectionFactory, SnowflakeDocumentDatabase
+from parlant_router.snowflake import CountingConnectionFactory
+
+if TYPE_CHECKING:
+    from tests.support.databases import OpenDatabase
 
 
-async def test_sessions_and_events(connection_params: dict[str, Any], table_prefix: str) -> None:
+async def test_sessions_and_events(open_database: OpenDatabase, table_prefix: str) -> None:
     counter = CountingConnectionFactory()
     async with (
-        SnowflakeDocumentDatabase(
-            RecordingLogger(),
-            connection_params,
-            table_prefix=f"{table_prefix}SESSIONS_",
-            connection_factory=counter,
+        open_database(
+            table_prefix=f"{table_prefix}SESSIONS_", connection_factory=counter
         ) as database,
         SessionDocumentStore(database, allow_migration=True) as store,
     ):
@@ -73,27 +72,21 @@ async def test_sessions_and_events(connection_params: dict[str, Any], table_pref
 
     # A restart sees the same state.
     async with (
-        SnowflakeDocumentDatabase(
-            RecordingLogger(), connection_params, table_prefix=f"{table_prefix}SESSIONS_"
-        ) as database,
+        open_database(table_prefix=f"{table_prefix}SESSIONS_") as database,
         SessionDocumentStore(database, allow_migration=True) as store,
     ):
         assert [s.id for s in (await store.list_sessions()).items] == [other.id]
 
 
-async def test_store_version_mismatch(connection_params: dict[str, Any], table_prefix: str) -> None:
+async def test_store_version_mismatch(open_database: OpenDatabase, table_prefix: str) -> None:
     prefix = f"{table_prefix}SESSIONS_"
-    async with SnowflakeDocumentDatabase(
-        RecordingLogger(), connection_params, table_prefix=prefix
-    ) as database:
+    async with open_database(table_prefix=prefix) as database:
         async with SessionDocumentStore(database, allow_migration=True):
             pass
         metadata = await database.get_collection("metadata", dict, _identity)  # type: ignore[arg-type]
         await metadata.update_one({}, {"version": "0.1.0"})  # type: ignore[typeddict-unknown-key]
 
-    async with SnowflakeDocumentDatabase(
-        RecordingLogger(), connection_params, table_prefix=prefix
-    ) as database:
+    async with open_database(table_prefix=prefix) as database:
         with pytest.raises(MigrationRequired):
             async with SessionDocumentStore(database, allow_migration=False):
                 pass
@@ -108,11 +101,9 @@ async def _identity(document: Any) -> Any:
     return document
 
 
-async def test_customers(connection_params: dict[str, Any], table_prefix: str) -> None:
+async def test_customers(open_database: OpenDatabase, table_prefix: str) -> None:
     async with (
-        SnowflakeDocumentDatabase(
-            RecordingLogger(), connection_params, table_prefix=f"{table_prefix}CUSTOMERS_"
-        ) as database,
+        open_database(table_prefix=f"{table_prefix}CUSTOMERS_") as database,
         CustomerDocumentStore(IdGenerator(), database, allow_migration=True) as store,
     ):
         alice = await store.create_customer("Alice", extra={"tier": "gold"})
@@ -131,11 +122,9 @@ async def test_customers(connection_params: dict[str, Any], table_prefix: str) -
         assert "Bob" not in names and "Alice B." in names
 
 
-async def test_context_variables(connection_params: dict[str, Any], table_prefix: str) -> None:
+async def test_context_variables(open_database: OpenDatabase, table_prefix: str) -> None:
     async with (
-        SnowflakeDocumentDatabase(
-            RecordingLogger(), connection_params, table_prefix=f"{table_prefix}CONTEXT_VARIABLES_"
-        ) as database,
+        open_database(table_prefix=f"{table_prefix}CONTEXT_VARIABLES_") as database,
         ContextVariableDocumentStore(IdGenerator(), database, allow_migration=True) as store,
     ):
         variable = await store.create_variable("plan", description="the customer's plan")

@@ -5,7 +5,6 @@ Run with ``-s`` to print the table that docs/snowflake.md reports."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict, cast
 
@@ -16,9 +15,9 @@ from parlant.core.persistence.document_database import (
     DocumentCollection,
     DocumentDatabase,
 )
-from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import CountingConnectionFactory, SnowflakeDocumentDatabase
+from tests.support.logger import RecordingLogger
 
 
 class Event(TypedDict, total=False):
@@ -155,25 +154,23 @@ EXPECTED_OURS = {
 }
 
 
+def on_emulator(
+    database_type: Callable[..., DocumentDatabase], connection_params: dict[str, Any], prefix: str
+) -> Callable[[CountingConnectionFactory], DocumentDatabase]:
+    """`workload`'s `make`: a `database_type` on the emulator, sending through the counter."""
+    return lambda counter: database_type(
+        RecordingLogger(), connection_params, table_prefix=prefix, connection_factory=counter
+    )
+
+
 async def test_statements_per_operation_ours_against_upstream(
-    connection_params: dict[str, Any],
+    connection_params: dict[str, Any], table_prefix: str
 ) -> None:
-    prefix = f"T{uuid.uuid4().hex[:10].upper()}_"
     ours = await workload(
-        lambda counter: SnowflakeDocumentDatabase(
-            RecordingLogger(),
-            connection_params,
-            table_prefix=prefix + "OURS_",
-            connection_factory=counter,
-        )
+        on_emulator(SnowflakeDocumentDatabase, connection_params, table_prefix + "OURS_")
     )
     upstream = await workload(
-        lambda counter: UpstreamDatabase(
-            RecordingLogger(),
-            connection_params,
-            table_prefix=prefix + "UPSTREAM_",
-            connection_factory=counter,
-        )
+        on_emulator(UpstreamDatabase, connection_params, table_prefix + "UPSTREAM_")
     )
 
     print(
@@ -196,13 +193,12 @@ async def test_statements_per_operation_ours_against_upstream(
     assert ours["update_one (by id, read before)"][1] == 0
 
 
-async def test_statements_sent_agrees_with_the_connector(connection_params: dict[str, Any]) -> None:
+async def test_statements_sent_agrees_with_the_connector(
+    connection_params: dict[str, Any], table_prefix: str
+) -> None:
     counter = CountingConnectionFactory()
     async with SnowflakeDocumentDatabase(
-        RecordingLogger(),
-        connection_params,
-        table_prefix=f"T{uuid.uuid4().hex[:10].upper()}_",
-        connection_factory=counter,
+        RecordingLogger(), connection_params, table_prefix=table_prefix, connection_factory=counter
     ) as database:
         events = await database.create_collection("events", Event)
         for n in range(3):

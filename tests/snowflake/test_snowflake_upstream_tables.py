@@ -8,9 +8,9 @@ from typing import Any, cast
 from parlant.adapters.db.snowflake_db import SnowflakeDocumentDatabase as UpstreamDatabase
 from parlant.core.persistence.common import ObjectId, SortDirection
 from parlant.core.persistence.document_database import BaseDocument, identity_loader
-from snowflake_test_logger import RecordingLogger
 
 from parlant_router.snowflake import SnowflakeDocumentDatabase
+from tests.support.logger import RecordingLogger
 
 
 def doc(n: int) -> BaseDocument:

@@ -27,9 +27,9 @@ from parlant.core.sessions import (
     SessionDocumentStore,
     SessionId,
 )
-from stores_gated_database import GatedDatabase
 
 from parlant_router.stores.session_store import LOCK_SCOPES, ConcurrentSessionDocumentStore
+from tests.stores.gated_database import GatedDatabase
 
 #: Long enough never to fire when the calls do overlap; only a broken lock waits it out.
 BARRIER_TIMEOUT = 20.0
@@ -147,6 +147,32 @@ class Meeting:
             await asyncio.wait_for(self.barrier.wait(), BARRIER_TIMEOUT)
 
 
+class Hold:
+    """A hook that holds every ``operation`` on ``collection`` until ``release`` is set."""
+
+    def __init__(self, collection: str, operation: str) -> None:
+        self.collection = collection
+        self.operation = operation
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, collection: str, operation: str, argument: Any) -> None:
+        if collection == self.collection and operation == self.operation:
+            self.entered.set()
+            await self.release.wait()
+
+
+async def held_append(
+    database: GatedDatabase, store: SessionDocumentStore, session_id: SessionId
+) -> tuple[Hold, asyncio.Task[int]]:
+    """An append of "x" held inside its event insert; (the hold, the append's task)."""
+    hold = Hold("events", "insert_one")
+    database.hook = hold
+    writing = asyncio.create_task(append(store, session_id, "x"))
+    await hold.entered.wait()
+    return hold, writing
+
+
 async def test_appends_to_different_sessions_overlap(database: GatedDatabase) -> None:
     async with open_store(database) as store:
         sessions = [await new_session(store, f"c{i}") for i in range(4)]
@@ -207,22 +233,12 @@ async def test_reads_and_writes_of_different_sessions_overlap(database: GatedDat
 async def test_one_session_excludes_a_reader_while_writing(database: GatedDatabase) -> None:
     async with open_store(database) as store:
         session_id = await new_session(store)
-        entered = asyncio.Event()
-        release = asyncio.Event()
-
-        async def hook(collection: str, operation: str, argument: Any) -> None:
-            if collection == "events" and operation == "insert_one":
-                entered.set()
-                await release.wait()
-
-        database.hook = hook
-        writing = asyncio.create_task(append(store, session_id, "x"))
-        await entered.wait()
+        hold, writing = await held_append(database, store, session_id)
         reading = asyncio.create_task(store.list_events(session_id))
         other = await new_session(store, "c2")  # other sessions are not held up
         assert (await store.read_session(other)).id == other
         assert not reading.done()  # the reader of the written session still waits
-        release.set()
+        hold.release.set()
         await writing
         assert [e.offset for e in await reading] == [0]
 
@@ -230,21 +246,14 @@ async def test_one_session_excludes_a_reader_while_writing(database: GatedDataba
 async def test_list_sessions_waits_for_writers_in_flight(database: GatedDatabase) -> None:
     async with open_store(database) as store:
         session_id = await new_session(store)
-        entered = asyncio.Event()
-        release = asyncio.Event()
-
-        async def hook(collection: str, operation: str, argument: Any) -> None:
-            if collection == "sessions" and operation == "update_one":
-                entered.set()
-                await release.wait()
-
-        database.hook = hook
+        hold = Hold("sessions", "update_one")
+        database.hook = hold
         updating = asyncio.create_task(store.update_session(session_id, {"title": "new"}))
-        await entered.wait()
+        await hold.entered.wait()
         listing = asyncio.create_task(store.list_sessions())
         await asyncio.sleep(0)
         assert not listing.done()
-        release.set()
+        hold.release.set()
         await updating
         assert [s.title for s in (await listing).items] == ["new"]
 
@@ -254,24 +263,14 @@ async def test_a_locked_base_method_not_overridden_takes_the_store_exclusively(
 ) -> None:
     async with open_store(database) as store:
         session_id = await new_session(store)
-        entered = asyncio.Event()
-        release = asyncio.Event()
-
-        async def hook(collection: str, operation: str, argument: Any) -> None:
-            if collection == "events" and operation == "insert_one":
-                entered.set()
-                await release.wait()
-
-        database.hook = hook
-        writing = asyncio.create_task(append(store, session_id, "x"))
-        await entered.wait()
+        hold, writing = await held_append(database, store, session_id)
         # Calling Parlant's own method bypasses the override, as a method added by a future
         # Parlant would: it must wait for the writer of any session.
         other = await new_session(store, "c2")
         bypass = asyncio.create_task(SessionDocumentStore.read_session(store, other))
         await asyncio.sleep(0)
         assert not bypass.done()
-        release.set()
+        hold.release.set()
         await writing
         assert (await bypass).id == other
 
@@ -327,24 +326,14 @@ async def test_answers_equal_parlants_store(database: GatedDatabase) -> None:
 async def test_a_cancelled_waiter_leaves_no_lock_behind(database: GatedDatabase) -> None:
     async with open_store(database) as store:
         session_id = await new_session(store)
-        entered = asyncio.Event()
-        release = asyncio.Event()
-
-        async def hook(collection: str, operation: str, argument: Any) -> None:
-            if collection == "events" and operation == "insert_one":
-                entered.set()
-                await release.wait()
-
-        database.hook = hook
-        writing = asyncio.create_task(append(store, session_id, "x"))
-        await entered.wait()
+        hold, writing = await held_append(database, store, session_id)
         waiting = asyncio.create_task(append(store, session_id, "y"))
         await asyncio.sleep(0)
         assert store.locked_sessions == 1  # type: ignore[attr-defined]
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        release.set()
+        hold.release.set()
         assert await writing == 0
         assert store.locked_sessions == 0  # type: ignore[attr-defined]
         assert await append(store, session_id, "z") == 1

@@ -1,8 +1,9 @@
 """Wrappers around real connector connections, passed as ``connection_factory``.
 
 They are test instruments, not fakes: every statement still runs through the real connector
-against the emulator; the wrapper injects the failures a network, a session expiry or a lock
-queue would cause, at chosen statements.
+against the emulator. ``faulty_factory`` injects the failures a network, a session expiry or a
+lock queue would cause, at chosen statements; ``rewriting_factory`` lets a test see (and hold,
+or swap) each statement before it is sent.
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ class StatementLog:
 
 
 class _Cursor:
-    def __init__(self, cursor: Any, before: Callable[[str], None], after: Callable[[str], None]):
+    """A real cursor; ``before(sql)`` gives the statement to run, ``after(sql)`` follows it."""
+
+    def __init__(self, cursor: Any, before: Callable[[str], str], after: Callable[[str], None]):
         self._cursor = cursor
         self._before = before
         self._after = after
 
     def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        self._before(sql)
+        sql = self._before(sql)
         result = self._cursor.execute(sql, *args, **kwargs)
         self._after(sql)
         return result
@@ -83,7 +86,7 @@ class FaultyConnection:
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         return _Cursor(self._connection.cursor(*args, **kwargs), self._before, self._after)
 
-    def _before(self, sql: str) -> None:
+    def _before(self, sql: str) -> str:
         number = self._plan.log.add(sql)
         self._current = number
         if number in self._plan.drop_before:
@@ -105,6 +108,7 @@ class FaultyConnection:
                 errno=625,
                 sqlstate="57014",
             )
+        return sql
 
     def _after(self, sql: str) -> None:
         if self._current in self._plan.drop_after:
@@ -126,5 +130,32 @@ def faulty_factory(plan: FaultPlan) -> Callable[[Mapping[str, Any]], Any]:
     def connect(params: Mapping[str, Any]) -> FaultyConnection:
         plan.connects.append(dict(params))
         return FaultyConnection(snowflake.connector.connect(**params), plan)
+
+    return connect
+
+
+class RewritingConnection:
+    """A real connection whose statements pass through ``rewrite(sql) -> sql`` first."""
+
+    def __init__(self, connection: Any, rewrite: Callable[[str], str]) -> None:
+        self._connection = connection
+        self._rewrite = rewrite
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        return _Cursor(self._connection.cursor(*args, **kwargs), self._rewrite, _nothing_after)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def _nothing_after(sql: str) -> None:
+    pass
+
+
+def rewriting_factory(rewrite: Callable[[str], str]) -> Callable[[Mapping[str, Any]], Any]:
+    """Real connections whose every statement is ``rewrite(sql)`` (which may also wait)."""
+
+    def connect(params: Mapping[str, Any]) -> RewritingConnection:
+        return RewritingConnection(snowflake.connector.connect(**params), rewrite)
 
     return connect

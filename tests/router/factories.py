@@ -1,4 +1,5 @@
-"""Custom-backend factories used by the router tests (imported by name, like a user's)."""
+"""Custom-backend factories used by the router tests, imported by the `factory:` string
+(`tests.router.factories:json_database`) as a user's package would be."""
 
 from __future__ import annotations
 

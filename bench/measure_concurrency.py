@@ -2,10 +2,10 @@
 ConcurrentSessionDocumentStore, both on our SnowflakeDocumentDatabase over the emulator,
 with L ms injected per statement (``bench/latency.py``'s StatementMeter).
 
-Not a test (not collected): the measurement behind docs/concurrency.md. From the repo root:
+The measurement behind docs/concurrency.md. From the repository root:
 
-    PYTHONPATH=. .venv/bin/python tests/stores/measure_concurrency.py [--sessions 8]
-        [--latency-ms 80] [--window 12] [--pool-size 4]
+    .venv/bin/python -m bench.measure_concurrency [--sessions 8] [--latency-ms 80]
+        [--window 12] [--pool-size 4]
 
 A "turn" here is one loop of create_event, list_events, read_session, update_session, on the
 session's own id; each of C sessions runs turns back to back for the window; turns finishing
@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from parlant.core.agents import AgentId
 from parlant.core.customers import CustomerId
 from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore, SessionId
-from stores_logger import SilentLogger
 
+from bench.adapters import quiet_logger
 from bench.latency import StatementMeter
-from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
+from bench.server import running_emulator
+from parlant_router.snowflake import SnowflakeDocumentDatabase
 from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
 
 
@@ -53,7 +52,7 @@ async def measure(
     meter = StatementMeter()
     async with (
         SnowflakeDocumentDatabase(
-            SilentLogger(),
+            quiet_logger(),
             params,
             table_prefix=f"MEASURE_{store_type.__name__.upper()}_",
             connection_factory=meter.connection_factory,
@@ -93,7 +92,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=12.0)
     parser.add_argument("--pool-size", type=int, default=4)
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory, SnowflakeEmulator(Path(directory)) as params:
+    with running_emulator() as params:
         results = {}
         for store_type in (SessionDocumentStore, ConcurrentSessionDocumentStore):
             results[store_type.__name__] = asyncio.run(

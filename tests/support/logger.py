@@ -1,4 +1,4 @@
-"""A Parlant logger that records what it is told, for assertions."""
+"""The tests' one Parlant logger: it records what it is told, for assertions (or nothing reads it)."""
 
 from __future__ import annotations
 

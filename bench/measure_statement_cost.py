@@ -1,9 +1,9 @@
 """Statements and milliseconds per SessionDocumentStore call on the emulator, L = 0.
 
-Not a test (no assertions, not collected): the before/after measurement behind the
-"Emulator cost per statement" section of docs/snowflake.md. Run it with
+The before/after measurement behind the "Emulator cost per statement" section of
+docs/snowflake.md. From the repository root:
 
-    .venv/bin/python tests/snowflake/measure_statement_cost.py [--repeat 15] [--sql]
+    .venv/bin/python -m bench.measure_statement_cost [--repeat 15] [--sql] [--compare]
 
 ``--sql`` also prints the SQL text of one statement of each call. ``--compare`` instead times
 earlier and current forms of single statements against each other, alternating, over the real
@@ -16,32 +16,26 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import snowflake.connector
 from parlant.core.agents import AgentId
 from parlant.core.customers import CustomerId
 from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore
-from snowflake_test_logger import RecordingLogger
 
-from parlant_router.snowflake import (
-    CountingConnectionFactory,
-    SnowflakeDocumentDatabase,
-    SnowflakeEmulator,
-)
+from bench.adapters import quiet_logger
+from bench.server import running_emulator
+from parlant_router.snowflake import CountingConnectionFactory, SnowflakeDocumentDatabase
 
 
 async def measure(params: dict[str, Any], repeat: int, show_sql: bool) -> None:
     """Print, per store call: statements per call and median milliseconds per call."""
     counter = CountingConnectionFactory()
-    logger = RecordingLogger()
     async with (
         SnowflakeDocumentDatabase(
-            logger, params, table_prefix="MEASURE_", connection_factory=counter
+            quiet_logger(), params, table_prefix="MEASURE_", connection_factory=counter
         ) as database,
         SessionDocumentStore(database, allow_migration=True) as store,
     ):
@@ -134,7 +128,7 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--rounds", type=int, default=60)
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory, SnowflakeEmulator(Path(directory)) as params:
+    with running_emulator() as params:
         if arguments.compare:
             compare(params, arguments.rounds)
         else:
