@@ -3,7 +3,8 @@
 With `emulator: DIR` the backend starts the embedded emulator once (fakesnow's HTTP server
 on a free loopback port, persisting under DIR) and every store routed here talks to it
 through the real connector. Otherwise the backend's settings become `SnowflakeCredentials`
-(none given: the seed's `SNOWFLAKE_*` variables, read at connect time).
+(none given: the `SNOWFLAKE_*` variables Parlant's upstream adapter reads, looked up at
+connect time).
 """
 
 from __future__ import annotations

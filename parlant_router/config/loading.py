@@ -97,13 +97,8 @@ def _environment_block(
 
 def _refuse_environments(tree: PositionedTree) -> None:
     if "environments" in tree.data:
-        position = tree.keys[("environments",)]
-        raise ConfigError(
-            "environments can only be defined in the main config file",
-            file=position.source,
-            line=position.line,
-            col=position.col,
-            key="environments",
+        raise tree.keys[("environments",)].error(
+            "environments can only be defined in the main config file", ("environments",)
         )
 
 

@@ -35,7 +35,12 @@ from parlant_router.config.naming import (
 )
 from parlant_router.errors import did_you_mean
 from parlant_router.nlp.services import check_nlp_name
-from parlant_router.snowflake.credentials import SnowflakeCredentials, auth_conflict, check_options
+from parlant_router.snowflake.credentials import (
+    AuthField,
+    SnowflakeCredentials,
+    auth_conflict,
+    check_options,
+)
 from parlant_router.snowflake.errors import SnowflakeConfigurationError
 from parlant_router.stores.catalog import STORE_NAMES, STORES, VECTOR_STORE_NAMES
 
@@ -260,16 +265,7 @@ class _BackendModel(_Model):
     )
 
 
-SnowflakeAuthMethod = Literal[
-    "password",
-    "token",
-    "token_file",
-    "private_key_file",
-    "programmatic_access_token",
-    "connection_name",
-    "emulator",
-    "env",
-]
+SnowflakeAuthMethod = Literal[AuthField, "emulator", "env"]
 
 
 class SnowflakeBackendConfig(_BackendModel):
@@ -278,11 +274,15 @@ class SnowflakeBackendConfig(_BackendModel):
     Authentication is one choice among `password`, `token` (OAuth), `token_file`,
     `private_key_file` (+ `private_key_passphrase`), `programmatic_access_token`,
     `connection_name` (connections.toml) and `emulator`. With none of them
-    (`auth_method == "env"`), the whole connection is read from the seed's `SNOWFLAKE_*`
-    environment variables when connecting, and connection keys in the file are refused.
+    (`auth_method == "env"`), the whole connection is read when connecting from the
+    `SNOWFLAKE_*` environment variables Parlant's upstream adapter reads, and connection keys
+    in the file are refused.
     """
 
-    AUTH_KEYS: ClassVar[tuple[str, ...]] = (*SnowflakeCredentials.AUTH_FIELDS, "emulator")
+    AUTH_KEYS: ClassVar[tuple[SnowflakeAuthMethod, ...]] = (
+        *SnowflakeCredentials.AUTH_FIELDS,
+        "emulator",
+    )
 
     CREDENTIAL_KEYS: ClassVar[frozenset[str]] = frozenset(
         field.name for field in dataclasses.fields(SnowflakeCredentials)
@@ -392,8 +392,7 @@ class SnowflakeBackendConfig(_BackendModel):
         """The authentication choice; ``"env"`` when none is named (SNOWFLAKE_* at connect time)."""
         for key in self.AUTH_KEYS:
             if getattr(self, key) is not None:
-                method: SnowflakeAuthMethod = key  # type: ignore[assignment]
-                return method
+                return key
         return "env"
 
     def credentials(self) -> SnowflakeCredentials:
@@ -427,9 +426,9 @@ class SnowflakeBackendConfig(_BackendModel):
         # SnowflakeCredentials owns the rules about credentials; here are only the file's own.
         try:
             if self.emulator is not None:
-                for key in SnowflakeCredentials.AUTH_FIELDS:
-                    if getattr(self, key) is not None:
-                        raise auth_conflict(key, "emulator")
+                for method in SnowflakeCredentials.AUTH_FIELDS:
+                    if getattr(self, method) is not None:
+                        raise auth_conflict(method, "emulator")
             # Checked whatever the method: options end up in reprs even when unused.
             named = {field.alias or name for name, field in type(self).model_fields.items()}
             check_options(self.options, reserved=named)
@@ -438,8 +437,8 @@ class SnowflakeBackendConfig(_BackendModel):
         except SnowflakeConfigurationError as error:
             raise self._issue(error) from None
         if self.auth_method == "env":
-            # The router then reads the whole connection from SNOWFLAKE_* (the seed's contract);
-            # a key set here would be silently ignored, so it is refused.
+            # The router then reads the whole connection from SNOWFLAKE_*, as Parlant's upstream
+            # adapter does; a key set here would be silently ignored, so it is refused.
             for key in self.ENV_CONNECTION_KEYS:
                 if getattr(self, key):
                     raise ConfigIssue(
@@ -459,9 +458,10 @@ class SnowflakeBackendConfig(_BackendModel):
 
     @staticmethod
     def _issue(error: SnowflakeConfigurationError) -> ConfigIssue:
-        """A credentials problem as an issue at the file's key of the same name.
+        """A credentials problem as a ``ConfigIssue`` at the file's key of the same name.
 
-        An ``options.<name>`` entry is refused for its name, so the issue points at the name.
+        An ``options.<name>`` entry is refused for its name, so the ``ConfigIssue`` points at
+        the name.
         """
         path = tuple(error.field.split(".", 1)) if error.field else ()
         return ConfigIssue(

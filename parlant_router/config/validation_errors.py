@@ -45,13 +45,7 @@ def locate_validation_error(
                 path, position = base + other, candidate
     # Belt and braces: no message may carry a secret, whatever produced it.
     message = mask_secrets(message, (s for s in secrets if len(s) >= _MIN_MASKED_LENGTH))
-    return ConfigError(
-        message,
-        file=position.source,
-        line=position.line,
-        col=position.col,
-        key=".".join(path) or None,
-    )
+    return position.error(message, path)
 
 
 def _walk_loc(data: Any, loc: Sequence[int | str]) -> KeyPath:

@@ -35,6 +35,12 @@ class Position:
     layer: int = 0
     """Precedence of the layer that wrote it (higher: applied later)."""
 
+    def error(self, message: str, path: KeyPath) -> ConfigError:
+        """A `ConfigError` about the key at `path`, located here."""
+        return ConfigError(
+            message, file=self.source, line=self.line, col=self.col, key=".".join(path) or None
+        )
+
 
 @dataclass
 class PositionedTree:
@@ -90,14 +96,7 @@ class PositionedTree:
 
     def error_at(self, path: KeyPath, message: str, root: Position) -> ConfigError:
         """A `ConfigError` about the value at `path`, located where it was written."""
-        position = self.position(path, at_key=False, root=root)
-        return ConfigError(
-            message,
-            file=position.source,
-            line=position.line,
-            col=position.col,
-            key=".".join(path) or None,
-        )
+        return self.position(path, at_key=False, root=root).error(message, path)
 
 
 def merge_patch(target: PositionedTree, patch: PositionedTree) -> None:
@@ -203,32 +202,16 @@ def _build(
     for key_node, value_node in node.value:
         key_position = _mark_position(source, key_node.start_mark)
         if key_node.tag == "tag:yaml.org,2002:merge":
-            raise ConfigError(
-                "YAML merge keys ('<<') are not supported; use environments instead",
-                file=source,
-                line=key_position.line,
-                col=key_position.col,
-                key=".".join(path) or None,
+            raise key_position.error(
+                "YAML merge keys ('<<') are not supported; use environments instead", path
             )
         if not isinstance(key_node, yaml.ScalarNode):
-            raise ConfigError(
-                "keys must be plain scalars",
-                file=source,
-                line=key_position.line,
-                col=key_position.col,
-                key=".".join(path) or None,
-            )
+            raise key_position.error("keys must be plain scalars", path)
         key = str(key_node.value)
         here = (*path, key)
         if key in mapping:
             first = tree.keys[here]
-            raise ConfigError(
-                f"duplicate key (first set at line {first.line})",
-                file=source,
-                line=key_position.line,
-                col=key_position.col,
-                key=".".join(here),
-            )
+            raise key_position.error(f"duplicate key (first set at line {first.line})", here)
         tree.keys[here] = key_position
         # A scalar's error points at the value; a block's at its key.
         tree.values[here] = (

@@ -55,17 +55,24 @@ class PassThroughDocumentDatabase(DocumentDatabase):
     async def get_collection(
         self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
     ) -> DocumentCollection[TDocument]:
-        collection = await self.inner.get_collection(
-            name, schema, self.wrap_loader(document_loader)
-        )
-        return self.wrap_collection(name, collection)
+        return await self._open(self.inner.get_collection, name, schema, document_loader)
 
     async def get_or_create_collection(
         self, name: str, schema: type[TDocument], document_loader: Loader[TDocument]
     ) -> DocumentCollection[TDocument]:
-        collection = await self.inner.get_or_create_collection(
-            name, schema, self.wrap_loader(document_loader)
-        )
+        return await self._open(self.inner.get_or_create_collection, name, schema, document_loader)
+
+    async def _open(
+        self,
+        opener: Callable[
+            [str, type[TDocument], Loader[TDocument]], Awaitable[DocumentCollection[TDocument]]
+        ],
+        name: str,
+        schema: type[TDocument],
+        document_loader: Loader[TDocument],
+    ) -> DocumentCollection[TDocument]:
+        """Open through `opener` (one of `inner`'s methods), with both hooks applied."""
+        collection = await opener(name, schema, self.wrap_loader(document_loader))
         return self.wrap_collection(name, collection)
 
     async def delete_collection(self, name: str) -> None:

@@ -268,14 +268,11 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         params: TDocument,
         upsert: bool = False,
     ) -> UpdateResult[TDocument]:
-        # Validated before any statement, so a bad filter never half-runs.
-        where_sql(filters, Params())
         sent: dict[str, Any] = {}
 
-        seen = self._seen_candidate(filters)
-        touched: set[str] = set()
-
-        def work(statements: Statements) -> UpdateResult[TDocument]:
+        def work(
+            statements: Statements, candidates: Iterator[Candidate], touched: set[str]
+        ) -> UpdateResult[TDocument]:
             if sent.get("update") is not None:
                 # A lost attempt may have written the update already.
                 identifier, document = sent["update"]
@@ -286,7 +283,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 identifier, document = sent["insert"]
                 if self._read_by_id(statements, identifier) == document:
                     return UpdateResult(True, 0, 0, params)
-            for identifier, data, digest in self._candidates(statements, filters, seen):
+            for identifier, data, digest in candidates:
                 updated = {**json.loads(data), **params}
                 row = serialize(updated)
                 touched.update((identifier, row["id"]))
@@ -308,24 +305,19 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             self._insert(statements, row)
             return UpdateResult(True, 0, 0, params)
 
-        try:
-            return await self._run("update_one", work)
-        finally:
-            self._forget(touched)
+        return await self._write_first_match("update_one", filters, work)
 
     async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
-        where_sql(filters, Params())
         sent: dict[str, Any] = {}
 
-        seen = self._seen_candidate(filters)
-        touched: set[str] = set()
-
-        def work(statements: Statements) -> DeleteResult[TDocument]:
+        def work(
+            statements: Statements, candidates: Iterator[Candidate], touched: set[str]
+        ) -> DeleteResult[TDocument]:
             if sent.get("delete") is not None:
                 identifier, document = sent["delete"]
                 if self._read_by_id(statements, identifier) is None:
                     return DeleteResult(True, 1, cast(TDocument, document))
-            for identifier, data, digest in self._candidates(statements, filters, seen):
+            for identifier, data, digest in candidates:
                 document = json.loads(data)
                 touched.add(identifier)
                 sent["delete"] = (identifier, document)
@@ -338,8 +330,29 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 sent["delete"] = None
             return DeleteResult(True, 0, None)
 
+        return await self._write_first_match("delete_one", filters, work)
+
+    async def _write_first_match(
+        self,
+        operation: str,
+        filters: Where,
+        work: Callable[[Statements, Iterator[Candidate], set[str]], T],
+    ) -> T:
+        """Run ``work`` as one retried operation on the first document ``filters`` matches.
+
+        Each attempt gets the candidates to write, in turn (see ``_candidates``), and a set
+        to add every id it writes to; those ids are forgotten afterwards, whatever the outcome.
+        """
+        # Validated before any statement, so a bad filter never half-runs.
+        where_sql(filters, Params())
+        seen = self._seen_candidate(filters)
+        touched: set[str] = set()
+
+        def attempt(statements: Statements) -> T:
+            return work(statements, self._candidates(statements, filters, seen), touched)
+
         try:
-            return await self._run("delete_one", work)
+            return await self._run(operation, attempt)
         finally:
             self._forget(touched)
 

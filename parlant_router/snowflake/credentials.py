@@ -14,12 +14,22 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from parlant_router.snowflake.errors import SnowflakeConfigurationError
 
 #: Where Snowpark Container Services mounts the service's OAuth token.
 SPCS_TOKEN_PATH = Path("/snowflake/session/token")
+
+AuthField = Literal[
+    "password",
+    "token",
+    "token_file",
+    "private_key_file",
+    "programmatic_access_token",
+    "connection_name",
+]
+"""A field of ``SnowflakeCredentials`` that names a way to authenticate."""
 
 
 @dataclass(frozen=True)
@@ -41,14 +51,7 @@ class SnowflakeCredentials:
     ``SnowflakeConfigurationError`` naming the field at fault in ``field``.
     """
 
-    AUTH_FIELDS: ClassVar[tuple[str, ...]] = (
-        "password",
-        "token",
-        "token_file",
-        "private_key_file",
-        "programmatic_access_token",
-        "connection_name",
-    )
+    AUTH_FIELDS: ClassVar[tuple[AuthField, ...]] = get_args(AuthField)
     """The ways to authenticate, at most one of which is set."""
 
     account: str | None = None
@@ -305,4 +308,10 @@ def check_options(options: Mapping[str, Any], reserved: Iterable[str] = ()) -> N
             )
 
 
-__all__ = ["SPCS_TOKEN_PATH", "SnowflakeCredentials", "auth_conflict", "check_options"]
+__all__ = [
+    "SPCS_TOKEN_PATH",
+    "AuthField",
+    "SnowflakeCredentials",
+    "auth_conflict",
+    "check_options",
+]

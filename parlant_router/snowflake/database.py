@@ -68,8 +68,9 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
     Args:
         logger: Parlant's logger.
         connection_params: keyword arguments for ``snowflake.connector.connect`` (upstream's
-            argument). Mutually exclusive with ``credentials``. With neither, the seed's
-            ``SNOWFLAKE_*`` environment variables are read (``SnowflakeCredentials.from_env``).
+            argument). Mutually exclusive with ``credentials``. With neither, the connection
+            comes from the ``SNOWFLAKE_*`` environment variables, read as Parlant's upstream
+            adapter reads them (``SnowflakeCredentials.from_env``).
             ``paramstyle`` is always ``numeric``: values are bound server-side (see ``sql.py``).
         table_prefix: prefix of every table name (default ``PARLANT_``), sanitized upper-case.
         connection_factory: called with the connection kwargs instead of

@@ -35,6 +35,7 @@ staleness bound of the multi-replica mode (see docs/production.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 from collections import OrderedDict
@@ -190,7 +191,13 @@ class CachedCollection(PassThroughCollection[TDocument]):
         self._budget.stats.misses += 1
         pending = self._loading.get(key)
         if pending is not None:
-            return await asyncio.shield(pending)
+            if key not in self._dirty:
+                return await asyncio.shield(pending)
+            # Written while that load was in flight: its answer may predate the write, which
+            # this read must see. Let it finish (it is not kept), then read again.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pending)
+            return await self._partition(key)
         future: asyncio.Future[_Partition | None] = asyncio.get_running_loop().create_future()
         self._loading[key] = future
         try:
@@ -253,7 +260,9 @@ class CachedCollection(PassThroughCollection[TDocument]):
             return
         document_id = str(document.get("id"))
         self._discard(document_id)
-        kept = dict(document)
+        # A copy of its own: the caller keeps (and may change) the document it passed in or
+        # was handed back, nested lists and mappings included.
+        kept = copy.deepcopy(dict(document))
         partition.documents[document_id] = kept
         partition.size += _size(kept)
         self._partition_of_id[document_id] = key
@@ -333,14 +342,29 @@ class CachedCollection(PassThroughCollection[TDocument]):
     async def update_one(
         self, filters: Where, params: TDocument, upsert: bool = False
     ) -> UpdateResult[TDocument]:
+        moves = self.partition_field is not None and self.partition_field in params
         try:
             result = await self.inner.update_one(filters, params, upsert)
         except BaseException:
             self._invalidate(self._pinned(filters))
+            if moves:
+                # It may have moved (or upserted) a document into another partition.
+                self._invalidate(self._key_of(params))
             raise
-        if result.updated_document is not None:
-            self._discard(str(result.updated_document.get("id")))
-            self._store(result.updated_document)
+        updated = result.updated_document
+        if updated is not None:
+            document_id = str(updated.get("id"))
+            if result.matched_count and "id" in params:
+                renamed_from = _pinned_value(filters, "id")
+                if renamed_from is None or renamed_from != str(params["id"]):
+                    # The document may have had another id, which the result does not say:
+                    # drop what held it (the filter's partition, or every one).
+                    self._invalidate(self._pinned(filters))
+            if moves and document_id not in self._partition_of_id:
+                # It may have left a partition whose load is in flight: that load is not kept.
+                self._dirty.update(self._loading)
+            self._discard(document_id)
+            self._store(updated)
         return result
 
     async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
