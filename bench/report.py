@@ -807,6 +807,10 @@ def _is_write(shape: str) -> bool:
     return shape.removeprefix("[describe] ").lstrip("( ").upper().startswith(_WRITE_VERBS)
 
 
+def _is_insert(shape: str) -> bool:
+    return shape.removeprefix("[describe] ").lstrip("( ").upper().startswith("INSERT")
+
+
 def _per_latency(figures: ConfigurationFigures | None) -> str:
     """Mean statements per measured turn at each latency, e.g. ``9.0 at L=0 ms``."""
     if figures is None or not figures.measured():
@@ -822,12 +826,29 @@ def server_turns_targets(results: ServerTurnsResults) -> list[TargetRow]:
     on = results.configuration(CACHE_NOTIFY.name)
     off = results.configuration(OFF.name)
     return [
+        _completion_target(results),
         _turn_statements_target(on, off),
         _store_time_target(on, off),
         _idle_target(on, off),
         _reply_latency_target(on, off),
         *_memory_targets(results.memory),
     ]
+
+
+def _completion_target(results: ServerTurnsResults) -> TargetRow:
+    """The precondition of every other row: the servers did what was asked of them."""
+    problems: list[str] = []
+    for name, figures in results.configurations.items():
+        problems += [f"{name} failed: {_cell(failure)}" for failure in figures.failures]
+        if figures.error_lines:
+            problems.append(f"{name}: {len(figures.error_lines)} error line(s) in its log")
+        if figures.exit_status not in (0, None):
+            problems.append(f"{name}: exit status {figures.exit_status} after SIGTERM")
+    return TargetRow(
+        "(precondition) every turn completes, and no server logs an error",
+        "; ".join(problems) or "every turn completed; no error line in the server logs",
+        _verdict(not problems),
+    )
 
 
 def _turn_statements_target(
@@ -947,6 +968,7 @@ def server_turns_findings(results: ServerTurnsResults) -> list[str]:
     on = results.configuration(CACHE_NOTIFY.name)
     off = results.configuration(OFF.name)
     notes = [
+        *(_failure_finding(f) for f in results.configurations.values()),
         _remaining_statements_finding(on) if on is not None else None,
         _off_statements_finding(off) if off is not None else None,
         _idle_finding(off) if off is not None else None,
@@ -957,6 +979,16 @@ def server_turns_findings(results: ServerTurnsResults) -> list[str]:
         _server_errors_finding(results),
     ]
     return [note for note in notes if note is not None]
+
+
+def _failure_finding(figures: ConfigurationFigures) -> str | None:
+    if not figures.failures:
+        return None
+    return (
+        f"**{figures.configuration.name} failed** ({'; '.join(map(_cell, figures.failures))})"
+        ". Its figures are those of the turns that completed; a step that failed does not "
+        "stop the next one, which has sessions of its own."
+    )
 
 
 def _remaining_statements_finding(on: ConfigurationFigures) -> str | None:
@@ -971,10 +1003,15 @@ def _remaining_statements_finding(on: ConfigurationFigures) -> str | None:
         f"{n:.1f} x {_shape(shape)} ({store})"
         for (store, shape), n in sorted(reads.items(), key=lambda item: -item[1])
     )
+    inserts = ", ".join(
+        str(sum(n for (_, shape), n in turn.counts.by_shape.items() if _is_insert(shape)))
+        for turn in on.measured(latency)
+    )
     return (
         f"**What is left with the cache on ({total:.1f} statements per turn at "
         f"L={latency:g} ms)**: {writes:.1f} writes, which a write-through cache cannot save "
-        f"(one INSERT per event the turn creates, and the session's UPDATE), and "
+        f"(one INSERT per event the turn creates: {inserts} in the measured turns, as many "
+        "as the events Parlant's engine wrote; and the session's UPDATE), and "
         f"{sum(reads.values()):.1f} reads" + (f": {read_list}." if read_list else ".")
     )
 
@@ -1023,31 +1060,30 @@ def _reply_latency_finding(
 ) -> str | None:
     if on is None or not on.measured():
         return None
+    cost = _emulator_per_statement(on) or 0.0
     parts = [
         "**Reply latency**: with `notify` the waiting client is woken by the server's own "
-        f"write of the message ({_latency_summary(on, min(on.latencies()))}). The server "
-        "stamps `creation_utc` before its INSERT, so one round trip (L plus the emulator's "
-        "time) is the floor."
+        "write of the message. The server stamps `creation_utc` before its INSERT, so one "
+        f"round trip (L plus the emulator's ~{_ms(cost)}) is the floor."
     ]
-    cost = _emulator_per_statement(on) or 0.0
-    for latency in (lat for lat in on.latencies() if lat > 0):
+    explained = False
+    for latency in on.latencies():
         p50 = percentile(on.reply_latencies(latency), 0.5)
         if p50 is None:
             continue
-        trips = p50 / (latency / 1000 + cost)
-        parts.append(
-            f"At L={latency:g} ms the p50 is {_ms(p50)}, {trips:.1f} round trips"
-            + (
-                ": the woken client's re-check (`list_events`, answered from the cache "
+        trips = p50 / (latency / 1000 + cost) if latency or cost else 0.0
+        text = f"At L={latency:g} ms the p50 is {_ms(p50)}: {trips:.1f} round trips"
+        if trips >= 1.5 and not explained:
+            explained = True
+            text += (
+                ". The woken client's re-check (`list_events`, answered from the cache "
                 "without a statement) takes the session's reader lock, and the session "
-                "store's `aiorwlock.RWLock` serves queued writers first, so it waits until "
-                "the engine's back-to-back `create_event`s (typing, message, ready: each "
-                "holding the session's writer lock for its INSERT's round trip) are done; "
-                "the client then holds all three at once."
-                if trips >= 1.5
-                else "."
+                "store's `aiorwlock.RWLock` serves queued writers first: it waits until the "
+                "engine's back-to-back `create_event`s of typing, message and ready (each "
+                "holding the session's writer lock for its INSERT's round trip) are done, and "
+                "the client then holds all three at once"
             )
-        )
+        parts.append(text + ".")
     if off is not None and off.measured():
         parts.append(
             "With `poll` it is the listener's 0.25 s period plus the poll's own statements "
@@ -1190,7 +1226,8 @@ def _configuration_notes(figures: ConfigurationFigures) -> str:
         if idle is not None
         else "not measured"
     )
-    return (
+    failed = "".join(f"**Failed**: {_cell(failure)}. " for failure in figures.failures)
+    return failed + (
         f"Warm-up turns: {warm} statements. Server start: {figures.startup_seconds:.1f} s, "
         f"{figures.startup_statements} statements. Idle: {idle_text}."
     )
@@ -1300,7 +1337,7 @@ def server_turns_section(results: ServerTurnsResults) -> list[str]:
     for figures in results.configurations.values():
         lines += _blocks(
             f"### {figures.configuration.name}",
-            _configuration_table(figures, stores),
+            _configuration_table(figures, stores) if figures.turns else "No turn completed.",
             _configuration_notes(figures),
         )
     shapes = _shapes_blocks(results)

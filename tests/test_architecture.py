@@ -174,6 +174,23 @@ def test_the_package_imports_form_no_circle(graph: dict[str, set[str]]) -> None:
     assert not cycles, "import circles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
+def _layer(module: str) -> str:
+    """The top-level part of the package a module belongs to (`config`, `router`, ...)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_the_layers_import_form_no_circle(graph: dict[str, set[str]]) -> None:
+    # Folders are the architecture's layers: a circle between them means an arrow running
+    # back up, even when no two files import each other.
+    layers: Graph = {}
+    for module, targets in graph.items():
+        edges = layers.setdefault(_layer(module), set())
+        edges.update(_layer(t) for t in targets if _layer(t) != _layer(module))
+    cycles = find_cycles(layers)
+    assert not cycles, "layer circles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
 def test_errors_imports_no_other_module_of_the_package(graph: dict[str, set[str]]) -> None:
     assert graph[f"{PACKAGE}.errors"] == set()
 

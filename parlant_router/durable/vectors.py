@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from parlant.adapters.vector_db.transient import TransientVectorDatabase
 from parlant.core.loggers import Logger
@@ -32,9 +33,22 @@ from parlant_router.errors import RouterError
 if TYPE_CHECKING:
     from contextlib import AsyncExitStack
 
-    from parlant_router.config.routes import ResolvedRoute
 
 DURABLE_VECTOR_CHOICES = ("chroma", "qdrant")
+
+
+class VectorRoute(Protocol):
+    """What this module needs of a route (`parlant_router.config.routes.ResolvedRoute` is
+    one); a protocol, so that these wrappers stay below the config layer."""
+
+    @property
+    def store(self) -> str: ...
+    @property
+    def backend_name(self) -> str: ...
+    @property
+    def vector(self) -> str | None: ...
+    @property
+    def vector_directory(self) -> Path | None: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class VectorContext:
     stack: AsyncExitStack
 
 
-def check_vector_durability(route: ResolvedRoute, documents_durable: bool) -> None:
+def check_vector_durability(route: VectorRoute, documents_durable: bool) -> None:
     """Refuse a route whose vectors would outlive its documents (see the module docstring)."""
     vector = route.vector or "transient"
     if vector in DURABLE_VECTOR_CHOICES and not documents_durable:
@@ -60,7 +74,7 @@ def check_vector_durability(route: ResolvedRoute, documents_durable: bool) -> No
 
 
 async def open_vector_database(
-    route: ResolvedRoute,
+    route: VectorRoute,
     *,
     documents: DocumentDatabase,
     documents_durable: bool,
