@@ -35,9 +35,8 @@ staleness bound of the multi-replica mode (see docs/production.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
 import json
+import sys
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,15 +78,32 @@ class CacheStats:
     invalidations: int = 0
 
 
+_DOCUMENT_OVERHEAD = 200
+"""Bytes a kept document costs besides its text: its slots in two dicts and its id."""
+PARTITION_COST = 600
+"""Bytes a kept partition is charged besides its documents (an empty one is not free)."""
+
+
 @dataclass
 class _Partition:
-    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """By id, in insertion order."""
-    size: int = 0
+    documents: dict[str, str] = field(default_factory=dict)
+    """JSON text by id, in insertion order: compact, and every read parses a copy."""
+    size: int = PARTITION_COST
 
 
-def _size(document: Mapping[str, Any]) -> int:
-    return len(json.dumps(document, default=str))
+def _text(document: Mapping[str, Any]) -> str:
+    # As the adapters serialize documents: what a fresh read of the database returns.
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _size(text: str) -> int:
+    return sys.getsizeof(text) + _DOCUMENT_OVERHEAD
+
+
+def document_cost(document: Mapping[str, Any]) -> int:
+    """Bytes a kept document is charged against the budget: the memory of its JSON text
+    (which is how it is kept) plus its share of the cache's indexes."""
+    return _size(_text(document))
 
 
 class CacheBudget:
@@ -191,13 +207,19 @@ class CachedCollection(PassThroughCollection[TDocument]):
         self._budget.stats.misses += 1
         pending = self._loading.get(key)
         if pending is not None:
-            if key not in self._dirty:
-                return await asyncio.shield(pending)
             # Written while that load was in flight: its answer may predate the write, which
             # this read must see. Let it finish (it is not kept), then read again.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(pending)
-            return await self._partition(key)
+            again = key in self._dirty
+            try:
+                loaded = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.done():
+                    raise  # this read was cancelled
+                again = True  # the read that started the load was, not this one
+            except Exception:
+                if not again:
+                    raise
+            return await self._partition(key) if again else loaded
         future: asyncio.Future[_Partition | None] = asyncio.get_running_loop().create_future()
         self._loading[key] = future
         try:
@@ -219,8 +241,9 @@ class CachedCollection(PassThroughCollection[TDocument]):
         result = await self.inner.find(cast(Where, where))
         partition = _Partition()
         for document in result.items:
-            partition.documents[str(document.get("id"))] = dict(document)
-            partition.size += _size(document)
+            text = _text(document)
+            partition.documents[str(document.get("id"))] = text
+            partition.size += _size(text)
         if key in self._dirty:
             return partition  # answers this read; a write overlapped it, so it is not kept
         if self._budget.resize(self, key, partition.size):
@@ -260,11 +283,14 @@ class CachedCollection(PassThroughCollection[TDocument]):
             return
         document_id = str(document.get("id"))
         self._discard(document_id)
-        # A copy of its own: the caller keeps (and may change) the document it passed in or
-        # was handed back, nested lists and mappings included.
-        kept = copy.deepcopy(dict(document))
-        partition.documents[document_id] = kept
-        partition.size += _size(kept)
+        try:
+            # Text of its own: the caller keeps (and may change) the document it passed in.
+            text = _text(document)
+        except (TypeError, ValueError):
+            self.evict(key)  # not JSON (a custom backend's types): leave it to the database
+            return
+        partition.documents[document_id] = text
+        partition.size += _size(text)
         self._partition_of_id[document_id] = key
         if not self._budget.resize(self, key, partition.size):
             self.evict(key)
@@ -292,7 +318,8 @@ class CachedCollection(PassThroughCollection[TDocument]):
         partition = await self._partition(key)
         if partition is None:
             return None
-        return list(partition.documents.values())
+        # Parsed afresh: callers get documents of their own, nested values included.
+        return [json.loads(text) for text in partition.documents.values()]
 
     async def find(
         self,
@@ -312,8 +339,12 @@ class CachedCollection(PassThroughCollection[TDocument]):
         items = in_find_order([d for d in candidates if predicate(d)])
         if sort_direction == SortDirection.DESC:
             items.reverse()
-        copies = [cast(TDocument, copy.deepcopy(dict(d))) for d in items]
-        return FindResult(items=copies, total_count=len(copies), has_more=False, next_cursor=None)
+        return FindResult(
+            items=cast(list[TDocument], items),
+            total_count=len(items),
+            has_more=False,
+            next_cursor=None,
+        )
 
     async def find_one(
         self, filters: Where, sort: CollectionSort | None = None
@@ -324,7 +355,7 @@ class CachedCollection(PassThroughCollection[TDocument]):
             self._budget.stats.bypassed += 1
             return await self.inner.find_one(filters, sort)
         found = first_by([d for d in candidates if predicate(d)], sort)
-        return None if found is None else cast(TDocument, copy.deepcopy(dict(found)))
+        return cast(TDocument | None, found)
 
     # Writes -----------------------------------------------------------------------------
 
