@@ -950,7 +950,7 @@ def _memory_targets(memory: Sequence[MemoryFigure]) -> list[TargetRow]:
     )
     return [
         TargetRow(
-            f"{label}, as the cache accounts it (JSON size of the documents kept, `budget.used`)",
+            f"{label}, as the cache accounts it (`budget.used`)",
             accounted,
             _verdict(all(m.used_bytes <= m.max_bytes for m in memory)),
         ),
@@ -1121,12 +1121,11 @@ def _memory_finding(memory: Sequence[MemoryFigure]) -> str | None:
         return None
     factor = largest.retained_bytes / largest.used_bytes
     return (
-        f"**Cache memory**: the bound counts the JSON size of the documents kept "
-        f"({_mib(largest.used_bytes)} under the {_bound(largest.max_bytes)} bound); the "
-        f"Python objects behind them take {factor:.1f}x that ({_mib(largest.retained_bytes)} "
-        "retained after reading every partition: a dict per document with its own key "
-        "strings, as a driver decodes them). The bound holds for what it counts; the "
-        f"process memory of a full cache is about {factor:.0f}x `max_size`."
+        "**Cache memory**: documents are kept as their JSON text and charged its memory plus "
+        f"their share of the cache's indexes ({_mib(largest.used_bytes)} charged under the "
+        f"{_bound(largest.max_bytes)} bound for {_mib(largest.json_bytes)} of JSON); what "
+        f"reading every partition left allocated is {factor:.2f}x the charge "
+        f"({_mib(largest.retained_bytes)}), so the bound holds for process memory too."
     )
 
 

@@ -1028,7 +1028,7 @@ class MemoryFigure:
     json_bytes: int
     """JSON size of every document (what an unbounded cache would account)."""
     used_bytes: int
-    """``budget.used`` after the reads: the JSON size of what the cache kept."""
+    """``budget.used`` after the reads: what the budget charged for what the cache kept."""
     peak_bytes: int
     """tracemalloc's peak during the reads (Python objects, not JSON)."""
     retained_bytes: int
