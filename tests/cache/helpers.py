@@ -115,8 +115,6 @@ class ArmedLog(StatementLog):
     `arm("INSERT", "after")`: the next statement starting with INSERT runs on the server, then
     its connection drops before the answer (the client cannot know it was applied);
     `"before"`: it fails before it is sent (an expired session, 390114), so it is never applied.
-    (The plan's `drop_before` does not serve here: on the emulator, a statement whose
-    connection was closed just before it still runs.)
     """
 
     def __init__(self) -> None:

@@ -92,6 +92,9 @@ class FaultyConnection:
         if number in self._plan.drop_before:
             self._plan.injected.append(f"drop before #{number}")
             self._connection.close()
+            # Raised here rather than left to the connector: on the emulator a cursor made
+            # before the close still sends its statement, which a dropped link never would.
+            raise DatabaseError(msg="Connection is closed", errno=250002)
         if number in self._plan.expire_at:
             self._plan.injected.append(f"{self._plan.expire_errno} at #{number}")
             self.expired = True
