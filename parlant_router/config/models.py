@@ -660,7 +660,9 @@ class ParlantConfig(_Model):
                 )
             if backend.type == "transient" and _cache_enabled(backend.cache, route.cache):
                 raise ConfigIssue(
-                    (*path, "cache") if route.cache is not None else ("backends", route.backend),
+                    (*path, "cache")
+                    if route.cache is not None
+                    else ("backends", route.backend, "cache"),
                     "a transient backend keeps documents in memory already: it has no read cache",
                 )
             if (

@@ -280,6 +280,30 @@ FILE_CASES = [
         "instead",
     ),
     (
+        "cache size not a size",
+        "version: 1\nbackends:\n  sf: {type: snowflake, emulator: x, cache: {max_size: lots}}\n",
+        "parlant.yaml:3:56: backends.sf.cache.max_size: could not parse value and unit from "
+        "byte string",
+    ),
+    (
+        "cache on a transient backend",
+        "version: 1\nbackends:\n  mem: {type: transient, cache: true}\nstores:\n  tags: mem\n",
+        "parlant.yaml:3:33: backends.mem.cache: a transient backend keeps documents in memory "
+        "already: it has no read cache",
+    ),
+    (
+        "cache on a store that is never cached",
+        "version: 1\nbackends:\n  sf: {type: snowflake, emulator: x}\n"
+        "stores:\n  evaluations: {backend: sf, cache: {enabled: true}}\n",
+        "parlant.yaml:5:37: stores.evaluations.cache: store 'evaluations' is not "
+        "cached (turns do not read it)",
+    ),
+    (
+        "unknown listener",
+        "version: 1\nserver:\n  listener: push\n",
+        "parlant.yaml:3:13: server.listener: input should be 'notify' or 'poll'",
+    ),
+    (
         "environments not a mapping",
         "version: 1\nenvironments: [prod]\n",
         "parlant.yaml:2:15: environments: expected a mapping",
