@@ -205,8 +205,10 @@ DEFAULT_CACHE_BYTES = 64 * 2**20
 class CacheConfig(_Model):
     """The per-process read cache of a store's documents (`cache: false` turns it off).
 
-    On by default on snowflake and mongodb backends, where every read is a round trip; off
-    on json and custom ones (set `cache: true` to enable it); a transient backend has none.
+    On by default on snowflake backends, where every read is a round trip; off on json and
+    custom ones (set `cache: true` to enable it). A transient backend has none, and neither
+    has mongodb: Parlant's MongoDB adapter answers an update with whatever matches the filter
+    afterwards, not the document it updated, so a cache could not follow its writes.
     The cache is exact while one server process writes the store (see docs/production.md).
     """
 
@@ -231,8 +233,16 @@ class CacheConfig(_Model):
         }
 
 
-CACHED_BY_DEFAULT: frozenset[str] = frozenset({"snowflake", "mongodb"})
+CACHED_BY_DEFAULT: frozenset[str] = frozenset({"snowflake"})
 """Backend types whose stores get the read cache unless the file says otherwise."""
+
+
+_NO_CACHE: dict[str, str] = {
+    "transient": "it keeps documents in memory already",
+    "mongodb": "Parlant's MongoDB adapter does not return the document an update changed, "
+    "so a cache could not follow its writes",
+}
+"""Backend types that refuse `cache`, and why."""
 
 
 def _cache_enabled(*layers: CacheConfig | None, default: bool = False) -> bool:
@@ -260,8 +270,9 @@ class _BackendModel(_Model):
 
     cache: CacheConfig | None = Field(
         default=None,
-        description="Read cache of the stores on this backend (default: on for snowflake and "
-        "mongodb, off otherwise); a store's own `cache:` overrides it.",
+        description="Read cache of the stores on this backend (default: on for snowflake, off "
+        "for json and custom, none on transient and mongodb); a store's own `cache:` "
+        "overrides it.",
     )
 
 
@@ -658,12 +669,13 @@ class ParlantConfig(_Model):
                 raise ConfigIssue(
                     (*path, "vector_directory"), "needs `vector: chroma` or `vector: qdrant`"
                 )
-            if backend.type == "transient" and _cache_enabled(backend.cache, route.cache):
+            refused = _NO_CACHE.get(backend.type)
+            if refused is not None and _cache_enabled(backend.cache, route.cache):
                 raise ConfigIssue(
                     (*path, "cache")
                     if route.cache is not None
                     else ("backends", route.backend, "cache"),
-                    "a transient backend keeps documents in memory already: it has no read cache",
+                    f"a {backend.type} backend has no read cache: {refused}",
                 )
             if (
                 route.cache is not None

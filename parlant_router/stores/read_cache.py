@@ -240,10 +240,13 @@ class CachedCollection(PassThroughCollection[TDocument]):
         self._budget.stats.loads += 1
         result = await self.inner.find(cast(Where, where))
         partition = _Partition()
-        for document in result.items:
-            text = _text(document)
-            partition.documents[str(document.get("id"))] = text
-            partition.size += _size(text)
+        try:
+            for document in result.items:
+                text = _text(document)
+                partition.documents[str(document.get("id"))] = text
+                partition.size += _size(text)
+        except (TypeError, ValueError):
+            return None  # not JSON (a custom backend's types): its reads go to the database
         if key in self._dirty:
             return partition  # answers this read; a write overlapped it, so it is not kept
         if self._budget.resize(self, key, partition.size):

@@ -609,3 +609,21 @@ async def test_documents_handed_in_are_copied(open_database: OpenDatabase) -> No
             list(await events.find(pin("s1"))),
             [{**kept, "data": {"chunks": ["a"]}}, kept_upsert],
         )
+
+
+async def test_documents_that_are_not_json_are_left_to_the_database() -> None:
+    # A custom backend may hand back values JSON cannot hold; the cache then keeps nothing
+    # and every read is the database's own answer.
+    from datetime import datetime, timezone
+
+    inner = TransientDocumentDatabase()
+    cached = CachedDocumentDatabase(inner, partitions={"events": "session_id"}, max_bytes=10**6)
+    events = await cached.create_collection("events", Doc)
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    odd = cast(Doc, {"id": "e1", "version": "1", "session_id": "s1", "creation_utc": "c", "at": at})
+    await events.insert_one(odd)
+    for _ in range(2):
+        found = list(await events.find(pin("s1")))
+        assert found == [odd] and found[0]["at"] == at  # type: ignore[typeddict-item]
+    assert cached.budget.used == 0
+    assert cached.stats.loads == 2 and cached.stats.bypassed == 2

@@ -288,8 +288,16 @@ FILE_CASES = [
     (
         "cache on a transient backend",
         "version: 1\nbackends:\n  mem: {type: transient, cache: true}\nstores:\n  tags: mem\n",
-        "parlant.yaml:3:33: backends.mem.cache: a transient backend keeps documents in memory "
-        "already: it has no read cache",
+        "parlant.yaml:3:33: backends.mem.cache: a transient backend has no read cache: it keeps "
+        "documents in memory already",
+    ),
+    (
+        "cache on a mongodb backend",
+        "version: 1\nbackends:\n  m: {type: mongodb, url: 'mongodb://h', cache: true}\n"
+        "stores:\n  tags: m\n",
+        "parlant.yaml:3:49: backends.m.cache: a mongodb backend has no read cache: Parlant's "
+        "MongoDB adapter does not return the document an update changed, so a cache could not "
+        "follow its writes",
     ),
     (
         "cache on a store that is never cached",
