@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import importlib.metadata
 import inspect
-import socket
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
@@ -38,6 +37,7 @@ from parlant.core.sessions import (
     SessionStore,
 )
 
+from bench.server import free_port
 from bench.turns import TURN_SEQUENCE_PATH, StoreCall, TurnSequence, encode
 
 T = TypeVar("T")
@@ -148,20 +148,13 @@ def _is_ready_after_reply(calls: list[_Raw]) -> bool:
     return False
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def record_turn() -> TurnSequence:
     """Run one real turn and return its calls."""
     from parlant_router.nlp.offline import OfflineNLPService
 
     recorder = Recorder()
     ids = IdGenerator()
-    port = _free_port()
+    port = free_port()
     async with AsyncExitStack() as exits:
 
         def transient() -> DocumentDatabase:
@@ -182,7 +175,7 @@ async def record_turn() -> TurnSequence:
             async with p.Server(
                 host="127.0.0.1",
                 port=port,
-                tool_service_port=_free_port(),
+                tool_service_port=free_port(),
                 nlp_service=OfflineNLPService.from_container,
                 session_store=recorder.wrap(SessionStore, "sessions", sessions),
                 customer_store=recorder.wrap(CustomerStore, "customers", customers),

@@ -41,7 +41,6 @@ import math
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -79,6 +78,7 @@ from parlant.core.sessions import EventKind, EventSource
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bench.parameters import Parameters
+from bench.server import free_port
 from parlant_router.config.loading import load_config
 from parlant_router.config.models import SnowflakeBackendConfig
 from parlant_router.config.routes import resolve_routes
@@ -382,14 +382,6 @@ def warehouse_overrides(connection: Mapping[str, Any]) -> list[str]:
         else:
             overrides.append(f"{key}.options.{name}={_scalar(value)}")
     return overrides
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _server_env() -> dict[str, str]:
