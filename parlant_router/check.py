@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parlant_router.backends.base import Backend
 from parlant_router.config.loading import LoadedConfig
 from parlant_router.config.models import backend_secrets
 from parlant_router.config.naming import stored_collection_name
@@ -29,7 +30,7 @@ from parlant_router.errors import describe_exception
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
-    from parlant_router.backends import Backend, BackendContext
+    from parlant_router.backends import BackendContext
 
 PROBE_PREFIX = "parlant_router_probe_"
 _MAX_REASON = 300
@@ -164,4 +165,50 @@ async def check_stores(loaded: LoadedConfig, *, write: bool = True) -> list[Prob
         )
         for route in routes:
             results.append(await _probe(route, backends, context, write, secret_values))
+        if loaded.config.server.replicas == "many":
+            results.append(await _probe_replicas(loaded, routes, backends, write, secret_values))
     return results
+
+
+async def _probe_replicas(
+    loaded: LoadedConfig,
+    routes: list[ResolvedRoute],
+    backends: dict[str, Backend | BaseException],
+    write: bool,
+    secret_values: list[str],
+) -> ProbeResult:
+    """`server.replicas: many`: a change published by one writer of the sessions' backend's
+    change table is read by another."""
+    server = loaded.config.server
+    route = next(r for r in routes if r.store == "sessions")  # validated at load
+    label = "(replicas: many)"
+    backend = backends.get(route.backend_name)
+    if not isinstance(backend, Backend):
+        return ProbeResult(label, route.backend_name, False, "the sessions' backend did not open")
+    if not write:
+        return ProbeResult(label, route.backend_name, True, "not probed (--no-write)")
+    try:
+        detail = await _probe_change_feed(backend, server.max_staleness)
+    except Exception as error:
+        return ProbeResult(label, route.backend_name, False, reason(error, secret_values))
+    return ProbeResult(label, route.backend_name, True, detail)
+
+
+async def _probe_change_feed(backend: Backend, max_staleness: float) -> str:
+    from parlant_router.snowflake.change_feed import TABLE
+
+    publisher = await backend.change_feed(max_staleness)
+    assert publisher is not None, "validated at load: sessions are on snowflake"
+    async with publisher.sibling() as reader:
+        seen: list[str | None] = []
+        token = secrets.token_hex(8)
+        reader.subscribe(PROBE_PREFIX, seen.append)
+        publisher.record(PROBE_PREFIX, token)
+        await publisher.tick()
+        await reader.tick()
+        if token not in seen:
+            raise RuntimeError(f"a change written to {TABLE} was not read back by another writer")
+    return (
+        f"another writer read a change published through {TABLE} "
+        f"(max staleness {max_staleness:g} s)"
+    )

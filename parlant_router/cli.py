@@ -9,10 +9,13 @@ The router and the store probe are imported inside their commands, so that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,6 +132,7 @@ def check(
     from parlant_router.check import check_stores
 
     results = asyncio.run(check_stores(loaded, write=not no_write))
+    click.echo(_replicas_line(loaded))
     if not results:
         click.echo("no stores are routed: every store keeps Parlant's default")
     for result in results:
@@ -150,6 +154,7 @@ def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...])
     console = _console()
     sources = str(loaded.path) + (f" + {loaded.overlay}" if loaded.overlay else "")
     console.print(sources + (f" (env: {loaded.env})" if loaded.env else ""), highlight=False)
+    console.print(_replicas_line(loaded), highlight=False)
     table = Table()
     for column in ("store", "backend", "type", "cache", "location"):
         table.add_column(column, overflow="fold")
@@ -160,6 +165,16 @@ def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...])
     console.print(table)
     if not resolved:
         console.print("no stores are routed: every store keeps Parlant's default")
+
+
+def _replicas_line(loaded: LoadedConfig) -> str:
+    server = loaded.config.server
+    if server.replicas == "one":
+        return "replicas: one (this server is the only writer of its stores)"
+    return (
+        f"replicas: many (max staleness {server.max_staleness:g} s; writes published through "
+        "PARLANT_ROUTER_CHANGES on the sessions' backend)"
+    )
 
 
 def _size(size: int) -> str:
@@ -210,6 +225,58 @@ def init(force: bool, path: Path) -> None:
         click.echo(f"{error.filename or path}: cannot write: {error.strerror}", err=True)
         sys.exit(1)
     click.echo(f"wrote {path} and {schema_path}; try: parlant-router routes -c {path}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Loopback port to serve on (default: a free one).",
+)
+@click.option("--database", default="PARLANT", show_default=True, help="Database to create.")
+@click.option("--schema", default="PUBLIC", show_default=True, help="Schema to create.")
+def emulator(directory: Path, port: int | None, database: str, schema: str) -> None:
+    """Serve the Snowflake emulator in DIRECTORY to other processes, until SIGTERM or Ctrl-C.
+
+    Every backend with `emulator: DIRECTORY` then attaches to this server, so several
+    `parlant-router run` replicas can share the directory and come and go independently.
+    """
+    from parlant_router.snowflake import SnowflakeEmulator, SnowflakeEmulatorError
+
+    served = SnowflakeEmulator(directory, database=database, schema=schema, port=port, attach=False)
+    with _stop_signals() as stopping:
+        try:
+            served.start()
+        except SnowflakeEmulatorError as error:
+            click.echo(str(error), err=True)
+            sys.exit(2)
+        try:
+            click.echo(
+                f"Snowflake emulator serving {served.directory} on {served.host}:{served.port} "
+                f"(credentials: {served.credentials_file})"
+            )
+            sys.stdout.flush()
+            stopping.wait()
+        finally:
+            served.stop()
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT (instead of their default ends) while inside."""
+    stopping = threading.Event()
+    # Installed before the emulator starts: a signal during startup stops it once started.
+    previous = {
+        signum: signal.signal(signum, lambda *_: stopping.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield stopping
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -38,8 +38,11 @@ from parlant_router.stores.catalog import STORES
 if TYPE_CHECKING:
     import parlant.sdk as p
     from lagom import Container
+    from parlant.core.loggers import Logger
+    from parlant.core.persistence.document_database import DocumentDatabase
 
     from parlant_router.backends import Backend, BackendContext
+    from parlant_router.snowflake.change_feed import ChangeFeed
     from parlant_router.stores.read_cache import CachedDocumentDatabase
 
 
@@ -74,6 +77,8 @@ class Router:
         """The routed store instances by store name, once `configure_container` has run."""
         self.caches: dict[str, CachedDocumentDatabase] = {}
         """The read cache of each store that has one, by store name (for stats and tests)."""
+        self.change_feeds: dict[str, ChangeFeed] = {}
+        """With `server.replicas: many`: the change feed of each backend, by backend name."""
 
     @classmethod
     def from_file(
@@ -107,6 +112,7 @@ class Router:
         self._backends.clear()
         self.stores.clear()
         self.caches.clear()
+        self.change_feeds.clear()
         if stack is not None:
             await stack.aclose()
 
@@ -173,6 +179,35 @@ class Router:
             logger.info(f"Store '{route.store}' -> {route.location}{cache}")
         await self._rebind_event_emission(c)
         self._bind_session_listener(c)
+        await self._follow_other_replicas(logger)
+
+    async def _follow_other_replicas(self, logger: Logger) -> None:
+        """`server.replicas: many`: wake this process's waiting clients on other processes'
+        writes to their session (the caches subscribed to the feed when they were built)."""
+        server = self.loaded.config.server
+        if server.replicas == "one":
+            logger.info("Replicas: one (this process is the only writer of its stores)")
+            return
+        logger.info(
+            f"Replicas: many (max staleness {server.max_staleness:g} s; events appended at "
+            "free offsets, session updates merged)"
+        )
+        store = self.stores.get("sessions")
+        route = next((r for r in self.routes if r.store == "sessions"), None)
+        if store is None or route is None or route.cache_max_bytes is None:
+            return
+        feed = await self._backends[route.backend_name].change_feed(server.max_staleness)
+        assert feed is not None, "config validation puts sessions on snowflake"
+        changes = store.changes
+
+        def wake(partition: str | None) -> None:
+            if partition is None:
+                changes.changed_all()
+            else:
+                changes.changed(partition)
+
+        for collection in ("events", "sessions"):
+            feed.subscribe(f"sessions.{collection}", wake)
 
     def _bind_session_listener(self, c: Container) -> None:
         # Waiting clients are woken by the routed store's own writes instead of polling it.
@@ -205,17 +240,13 @@ class Router:
 
         from parlant_router.durable.create_once import CreateOnceDocumentDatabase
         from parlant_router.durable.current_version import CurrentVersionDocumentDatabase
-        from parlant_router.stores.read_cache import CachedDocumentDatabase
 
         assert self._stack is not None
         spec = STORES[route.store]
         implementation = _import(spec.built_as or spec.implementation)
         database = await backend.database(route)
         if route.cache_max_bytes is not None and spec.cache_partitions:
-            # Under the wrappers: CreateOnce's existence checks are then answered from it too.
-            database = self.caches[route.store] = CachedDocumentDatabase(
-                database, partitions=spec.cache_partitions, max_bytes=route.cache_max_bytes
-            )
+            database = await self._cached(route, backend, database)
         version = getattr(implementation, "VERSION", None)
         if version is not None and backend.durable:
             database = CurrentVersionDocumentDatabase(database, version.to_string())
@@ -231,6 +262,8 @@ class Router:
             kwargs: dict[str, Any] = {"database": database, "allow_migration": migrate}
             if "id_generator" in parameters:
                 kwargs["id_generator"] = _get(c, IdGenerator)
+            if "replica_safe" in parameters:
+                kwargs["replica_safe"] = self.loaded.config.server.replicas == "many"
             store = implementation(**kwargs)
         try:
             return await self._stack.enter_async_context(store)
@@ -241,6 +274,38 @@ class Router:
                 f"stores.{route.store}: cannot open on backend '{route.backend_name}' "
                 f"({backend.describe()}): {type(error).__name__}: {error}"
             ) from error
+
+    async def _cached(
+        self, route: ResolvedRoute, backend: Backend, database: DocumentDatabase
+    ) -> CachedDocumentDatabase:
+        """`database` under a read cache; with `server.replicas: many`, one that publishes
+        its writes to the backend's change feed and forgets what other processes wrote."""
+        from parlant_router.stores.read_cache import CachedDocumentDatabase
+
+        assert route.cache_max_bytes is not None
+        spec = STORES[route.store]
+        server = self.loaded.config.server
+        feed = None
+        if server.replicas == "many":
+            feed = await backend.change_feed(server.max_staleness)
+            if feed is not None:
+                self.change_feeds[route.backend_name] = feed
+            else:
+                raise RouterError(
+                    f"stores.{route.store}: backend '{route.backend_name}' has no change feed; "
+                    "with server.replicas: many its read cache would go stale"
+                )
+        # Under the wrappers: CreateOnce's existence checks are then answered from it too.
+        cached = self.caches[route.store] = CachedDocumentDatabase(
+            database,
+            partitions=spec.cache_partitions,
+            max_bytes=route.cache_max_bytes,
+            observer=None if feed is None else feed.recorder(route.store),
+        )
+        if feed is not None:
+            for collection in spec.cache_partitions:
+                feed.subscribe(f"{route.store}.{collection}", _dropper(cached, collection))
+        return cached
 
     async def _vector_store(
         self,
@@ -357,6 +422,15 @@ class Router:
         Parlant's, see parlant_router.nlp.home) and closes the Router when the server exits.
         """
         return _server(self)
+
+
+def _dropper(cached: CachedDocumentDatabase, collection: str) -> Callable[[str | None], None]:
+    """Forgets what another process wrote to `collection` (a change feed subscriber)."""
+
+    def drop(partition: str | None) -> None:
+        cached.drop(collection, partition)
+
+    return drop
 
 
 def _log_level(name: str) -> Any:

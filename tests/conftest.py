@@ -31,7 +31,11 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnowflakeEmul
     """One fakesnow HTTP server for the whole session, persisting to a temporary directory."""
     from parlant_router.snowflake import SnowflakeEmulator
 
-    emulator = SnowflakeEmulator(tmp_path_factory.mktemp("snowflake-emulator"))
+    # Tests log in with key pairs, tokens and passwords of their own: the shared test emulator
+    # cannot check those, so it accepts any login (a served one checks its generated password).
+    emulator = SnowflakeEmulator(
+        tmp_path_factory.mktemp("snowflake-emulator"), accept_any_login=True
+    )
     emulator.start()
     try:
         yield emulator

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from parlant_router.config.models import BackendConfig
     from parlant_router.config.routes import ResolvedRoute
+    from parlant_router.snowflake.change_feed import ChangeFeed
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Backend(ABC):
     @abstractmethod
     async def database(self, route: ResolvedRoute) -> DocumentDatabase:
         """An entered DocumentDatabase for `route`, registered in the context's exit stack."""
+
+    async def change_feed(self, max_staleness: float) -> ChangeFeed | None:
+        """The table through which server processes sharing this backend learn of each
+        other's writes (`server.replicas: many`); None where the backend has none."""
+        return None
 
     def describe(self) -> str:
         """A one-line, secret-free description of where this backend keeps its data."""

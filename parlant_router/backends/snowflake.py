@@ -19,9 +19,11 @@ from parlant_router.snowflake.errors import SnowflakeBackendError
 if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
-    from parlant_router.config.models import SnowflakeBackendConfig
+    from parlant_router.backends.base import BackendContext
+    from parlant_router.config.models import BackendConfig, SnowflakeBackendConfig
     from parlant_router.config.routes import ResolvedRoute
     from parlant_router.snowflake import SnowflakeDocumentDatabase
+    from parlant_router.snowflake.change_feed import ChangeFeed
     from parlant_router.snowflake.credentials import SnowflakeCredentials
 
 
@@ -31,6 +33,11 @@ class SnowflakeBackend(Backend):
     _emulator_params: dict[str, Any] | None = None
     _credentials: SnowflakeCredentials | None = None
     _connections: SnowflakeDocumentDatabase | None = None
+    _change_feed: ChangeFeed | None = None
+
+    def __init__(self, name: str, config: BackendConfig, context: BackendContext) -> None:
+        super().__init__(name, config, context)
+        self._change_feed_lock = asyncio.Lock()
 
     @property
     def _config(self) -> SnowflakeBackendConfig:
@@ -65,10 +72,15 @@ class SnowflakeBackend(Backend):
                 **config.session_parameters,
             }
         self._emulator_params = params
+        where = f"{emulator.host}:{emulator.port}"
+        server = (
+            f"fakesnow served by this process on {where}"
+            if emulator.serving
+            else f"attached to the emulator served by pid {emulator.server_pid} on {where}"
+        )
         self.context.logger.warning(
-            f"Snowflake backend '{self.name}' is the LOCAL EMULATOR (fakesnow on "
-            f"127.0.0.1:{params['port']}, data in {emulator.directory}), "
-            "NOT a Snowflake account"
+            f"Snowflake backend '{self.name}' is the LOCAL EMULATOR ({server}, data in "
+            f"{emulator.directory}), NOT a Snowflake account"
         )
         await self._open_connections()
 
@@ -99,6 +111,23 @@ class SnowflakeBackend(Backend):
         except SnowflakeBackendError as error:
             raise RouterError(f"stores.{route.store}: backend '{self.name}': {error}") from None
         return entered
+
+    async def change_feed(self, max_staleness: float) -> ChangeFeed | None:
+        # Stores open concurrently: one of them creates the feed, the others wait for it.
+        async with self._change_feed_lock:
+            if self._change_feed is None:
+                from parlant_router.snowflake.change_feed import ChangeFeed
+
+                assert self._connections is not None, "open() first"
+                feed = ChangeFeed(
+                    self._connections, self.context.logger, max_staleness=max_staleness
+                )
+                try:
+                    # Entered after the pool: it stops (publishing its last writes) before it.
+                    self._change_feed = await self.context.stack.enter_async_context(feed)
+                except SnowflakeBackendError as error:
+                    raise RouterError(f"backends.{self.name}: change feed: {error}") from None
+        return self._change_feed
 
     def describe(self) -> str:
         config = self._config

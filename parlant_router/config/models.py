@@ -182,6 +182,26 @@ class ServerConfig(_Model):
             "writing one database)."
         ),
     )
+    replicas: Literal["one", "many"] = Field(
+        default="one",
+        description=(
+            "`one`: this server is the only process writing its stores. `many`: several "
+            "server processes share the stores (replicas behind a load balancer); event "
+            "offsets and session updates are made safe across processes and each process's "
+            "read cache follows the others' writes within `max_staleness`. Needs the "
+            "sessions store on a snowflake backend."
+        ),
+    )
+    max_staleness: float = Field(
+        default=1.0,
+        ge=0.1,
+        le=3600,
+        description=(
+            "With `replicas: many`: seconds within which a write of one server process is "
+            "seen by the others' reads and waiting clients (each process polls the change "
+            "table every half of it)."
+        ),
+    )
 
     @field_validator("nlp")
     @classmethod
@@ -698,7 +718,56 @@ class ParlantConfig(_Model):
                         f"{route.backend!r}; they would share Parlant's metadata table",
                     )
                 seen_prefixes[(route.backend, folded)] = store
+        if self.server.replicas == "many":
+            self._check_replicas()
         return self
+
+    def _check_replicas(self) -> None:
+        """`server.replicas: many`: refuse what several processes would corrupt."""
+        sessions = self.stores.get("sessions")
+        backend = None if sessions is None else self.backends[sessions.backend]
+        if sessions is None or backend is None or backend.type != "snowflake":
+            where = (
+                "is not routed (Parlant's default keeps it in each process)"
+                if sessions is None or backend is None
+                else f"is on {backend.type} backend {sessions.backend!r}"
+            )
+            raise ConfigIssue(
+                ("server", "replicas"),
+                "`many` needs stores.sessions on a snowflake backend, whose conditional "
+                f"writes keep offsets and session updates safe across processes; sessions {where}",
+            )
+        if getattr(backend, "table_type", "standard") == "hybrid":
+            raise ConfigIssue(
+                ("backends", sessions.backend, "table_type"),
+                "with server.replicas: many the sessions' backend needs standard tables: an "
+                "event is appended by a MERGE that relies on Snowflake locking the table, and "
+                "hybrid tables lock rows (see docs/snowflake.md)",
+            )
+        for store, route in self.stores.items():
+            routed_to = self.backends[route.backend]
+            if routed_to.type == "json":
+                raise ConfigIssue(
+                    ("stores", store, "backend"),
+                    f"backend {route.backend!r} is a json backend: each server process rewrites "
+                    "its files whole, so with server.replicas: many processes would overwrite "
+                    "each other's writes; use a snowflake backend",
+                )
+            if routed_to.type != "snowflake" and cache_bytes(routed_to, route) is not None:
+                raise ConfigIssue(
+                    (*("stores", store), "cache")
+                    if route.cache is not None
+                    else ("backends", route.backend, "cache"),
+                    "with server.replicas: many the read cache needs a snowflake backend (the "
+                    "other processes' writes reach it through its change table)",
+                )
+        if self.server.listener == "notify" and cache_bytes(backend, sessions) is None:
+            raise ConfigIssue(
+                ("server", "listener"),
+                "`notify` with server.replicas: many needs the sessions store's read cache "
+                "(other processes' writes reach waiting clients through it); enable it or "
+                "use `listener: poll`",
+            )
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -27,6 +27,13 @@ from parlant.core.persistence.document_database import (
     UpdateResult,
 )
 
+from parlant_router.durable.conditional_writes import (
+    Change,
+    insert_unless,
+    supports_conditional_writes,
+    update_with,
+)
+
 Loader = Callable[[BaseDocument], Awaitable[TDocument | None]]
 """A collection's document loader (Parlant's migration hook per document)."""
 
@@ -122,3 +129,18 @@ class PassThroughCollection(DocumentCollection[TDocument], Generic[TDocument]):
     async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
         await self.before("delete_one", filters)
         return await self.inner.delete_one(filters)
+
+    # Conditional writes (durable/conditional_writes.py): forwarded, so that a wrapper never
+    # hides what the database underneath can do.
+
+    def conditional_writes_supported(self) -> bool:
+        """Whether the collection underneath writes conditionally itself."""
+        return supports_conditional_writes(self.inner)
+
+    async def update_with(self, filters: Where, change: Change) -> UpdateResult[TDocument]:
+        await self.before("update_one", filters)
+        return await update_with(self.inner, filters, change)
+
+    async def insert_unless(self, document: TDocument, conflict: Where) -> bool:
+        await self.before("insert_one", document)
+        return await insert_unless(self.inner, document, conflict)

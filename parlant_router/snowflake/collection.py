@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -48,13 +50,16 @@ from parlant_router.snowflake.sql import (
     cursor_sql,
     field_order_sql,
     page_order_sql,
+    positional,
     where_sql,
 )
 
 T = TypeVar("T")
 
 #: Optimistic-concurrency conflicts tolerated by one update_one/delete_one before giving up.
-_MAX_CONFLICTS = 8
+_MAX_CONFLICTS = 24
+#: Seconds of the first pause after a conflict (doubling, randomized, at most 0.5 s).
+_CONFLICT_PAUSE = 0.01
 #: Documents remembered per collection, as last read, for one-statement writes by id.
 _SEEN_LIMIT = 4096
 
@@ -194,7 +199,11 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         """The first matching row, read again each time the caller's guarded write misses."""
         if seen is not None:
             yield seen
-        for _ in range(_MAX_CONFLICTS):
+        for conflicts in range(_MAX_CONFLICTS):
+            if conflicts:
+                # Two writers of one hot document fall into lockstep, the same one losing
+                # every round; a random pause breaks it. This runs in the worker thread.
+                time.sleep(random.uniform(0, min(_CONFLICT_PAUSE * 2**conflicts, 0.5)))
             match = self._first_match(statements, filters)
             if match is None:
                 return
@@ -268,6 +277,24 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         params: TDocument,
         upsert: bool = False,
     ) -> UpdateResult[TDocument]:
+        return await self._update(
+            "update_one", filters, lambda _: params, params if upsert else None
+        )
+
+    async def update_with(
+        self, filters: Where, change: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+    ) -> UpdateResult[TDocument]:
+        """Set `change(current)` on the first match, recomputed from what is stored whenever
+        another writer changed the document between the read and the guarded write."""
+        return await self._update("update_with", filters, change, None)
+
+    async def _update(
+        self,
+        operation: str,
+        filters: Where,
+        change: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+        upsert: TDocument | None,
+    ) -> UpdateResult[TDocument]:
         sent: dict[str, Any] = {}
 
         def work(
@@ -282,9 +309,10 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 # ... or inserted the upserted document.
                 identifier, document = sent["insert"]
                 if self._read_by_id(statements, identifier) == document:
-                    return UpdateResult(True, 0, 0, params)
+                    return UpdateResult(True, 0, 0, upsert)
             for identifier, data, digest in candidates:
-                updated = {**json.loads(data), **params}
+                current = json.loads(data)
+                updated = {**current, **change(current)}
                 row = serialize(updated)
                 touched.update((identifier, row["id"]))
                 sent["update"] = (row["id"], json.loads(row["data"]))
@@ -297,15 +325,56 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 if changed:
                     return UpdateResult(True, 1, 1, cast(TDocument, updated))
                 sent["update"] = None  # changed under us (or a stale memory): read again
-            if not upsert:
+            if upsert is None:
                 return UpdateResult(True, 0, 0, None)
-            ensure_is_total(params, self._schema)
-            row = serialize(params)
+            ensure_is_total(upsert, self._schema)
+            row = serialize(upsert)
             sent["insert"] = (row["id"], json.loads(row["data"]))
             self._insert(statements, row)
-            return UpdateResult(True, 0, 0, params)
+            return UpdateResult(True, 0, 0, upsert)
 
-        return await self._write_first_match("update_one", filters, work)
+        return await self._write_first_match(operation, filters, work)
+
+    async def insert_unless(self, document: TDocument, conflict: Where) -> bool:
+        """Insert `document` unless a document matching `conflict` exists, in one MERGE.
+
+        A MERGE, not an ``INSERT ... WHERE NOT EXISTS``: Snowflake runs the MERGE, UPDATE and
+        DELETE statements of one table one at a time (they lock it) while INSERTs run in
+        parallel, so two inserts could both find nothing and both write. False when a
+        conflicting document exists (nothing written); a document with the same id that is
+        not ours is a DuplicateDocumentError, as for insert_one.
+        """
+        ensure_is_total(document, self._schema)
+        row = serialize(document)
+        params = Params()
+        values = [params.add(value) for value in _row_values(row)]
+        condition = where_sql(conflict, params)
+
+        merge = positional(
+            f"MERGE INTO {self._sql_table} USING (SELECT {values[0]} AS NEW_ID, "
+            f"{values[1]} AS NEW_VERSION, {values[2]} AS NEW_CREATION_UTC, "
+            f"PARSE_JSON({values[3]}) AS NEW_DATA WHERE NOT EXISTS (SELECT 1 FROM {self._sql_table} "
+            f"WHERE {condition})) AS INCOMING ON ID = INCOMING.NEW_ID "
+            "WHEN NOT MATCHED THEN INSERT (ID, VERSION, CREATION_UTC, DATA) VALUES "
+            "(INCOMING.NEW_ID, INCOMING.NEW_VERSION, INCOMING.NEW_CREATION_UTC, "
+            "INCOMING.NEW_DATA)",
+            params.values,
+        )
+
+        def work(statements: Statements) -> bool:
+            inserted = statements.execute(*merge)
+            if inserted:
+                return True
+            current = self._read_by_id(statements, row["id"])
+            if current is None:
+                return False
+            if current == json.loads(row["data"]) and statements.attempt > 1:
+                return True  # an earlier attempt inserted it before its answer was lost
+            raise DuplicateDocumentError(
+                f"insert_one into {self.table}: a document with id '{row['id']}' already exists"
+            )
+
+        return await self._run("insert_unless", work)
 
     async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
         sent: dict[str, Any] = {}

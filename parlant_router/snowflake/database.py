@@ -15,7 +15,7 @@ import copy
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from parlant.core.loggers import Logger
 from parlant.core.persistence.document_database import (
@@ -42,6 +42,8 @@ from parlant_router.snowflake.pool import ConnectionPool
 from parlant_router.snowflake.retry import RetryPolicy
 from parlant_router.snowflake.runner import StatementRunner, Statements, describe_error
 from parlant_router.snowflake.sql import COLUMNS, PARAMSTYLE, Params, field_path
+
+T = TypeVar("T")
 
 TableType = Literal["standard", "hybrid"]
 DocumentLoader = Callable[[BaseDocument], Awaitable[TDocument | None]]
@@ -152,6 +154,11 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
     @property
     def pool_size(self) -> int:
         return self._pool.size
+
+    async def run(self, operation: str, table: str, work: Callable[[Statements], T]) -> T:
+        """Run `work` as one retried operation on this database's connections, counted like
+        every statement here (for components with tables of their own: the change feed)."""
+        return await self._runner.run(operation, table, work)
 
     async def _execute(
         self, operation: str, table: str, sql: str, params: Sequence[Any] | None = None

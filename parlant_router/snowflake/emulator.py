@@ -10,22 +10,34 @@ breaks a connection pool: two DuckDB instances in one process cannot attach the 
 So each emulator serves fakesnow's routes with its own login handler, bound to one
 ``FakeSnow`` persisted under ``directory``: every session (every pooled connection) is a
 cursor of that one DuckDB, which DuckDB makes safe to use from several threads.
+
+Only one process can open the DuckDB files, so a directory is served by one process and
+shared with the others: the serving process holds an exclusive ``flock`` on
+``<directory>/emulator.lock`` for its whole life and advertises its address and a password it
+generated in ``<directory>/emulator.json`` (mode 0600). An emulator started on the same
+directory by another process finds the lock taken and attaches to that server instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import gzip
 import importlib
+import itertools
 import json
 import logging
+import os
 import secrets
 import socket
+import stat
 import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,13 +50,55 @@ if TYPE_CHECKING:
     from fakesnow.instance import FakeSnow
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: Emulators running in this process, by resolved directory.
+#: Emulators served by this process, by resolved directory.
 _RUNNING: dict[Path, SnowflakeEmulator] = {}
 
 _QUIET_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fakesnow", "fakesnow.server")
 _START_TIMEOUT_SECONDS = 15.0
+_POLL_SECONDS = 0.05
+
+#: Loopback only: the emulator is a development tool, never a network service.
+_HOST = "127.0.0.1"
+_USER = "emulator"
+_LOCK_FILE = "emulator.lock"
+_ADVERTISEMENT_FILE = "emulator.json"
+
+#: What Snowflake answers (HTTP 200) to a login with a wrong user or password.
+_BAD_CREDENTIALS = {
+    "data": None,
+    "code": "390100",
+    "message": "Incorrect username or password was specified.",
+    "success": False,
+}
+
+
+@dataclass(frozen=True)
+class _Advertisement:
+    """The contents of ``emulator.json``: where the serving process listens, and how to log in."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    pid: int
+    database: str
+    schema: str
+
+    @classmethod
+    def parse(cls, text: bytes) -> _Advertisement:
+        """The advertisement in ``text``; ValueError if it is not one (or not on loopback)."""
+        content = json.loads(text)
+        expected = fields(cls)
+        if not isinstance(content, dict) or set(content) != {item.name for item in expected}:
+            raise ValueError("not the advertised fields")
+        # The annotations are the type names ("int", "str"): annotations are postponed.
+        if any(type(content[item.name]).__name__ != item.type for item in expected):
+            raise ValueError("a field of the wrong type")
+        if content["host"] != _HOST:
+            raise ValueError("not on loopback")
+        return cls(**content)
 
 
 class SnowflakeEmulator:
@@ -52,6 +106,17 @@ class SnowflakeEmulator:
 
     ``start()`` returns keyword arguments for ``snowflake.connector.connect``; ``stop()``
     shuts the server down and closes the DuckDB files so another process can open them.
+
+    When another process already serves ``directory``, ``start()`` attaches to that server
+    (``serving`` is then False and ``stop()`` leaves the server alone), or, with
+    ``attach=False``, raises a ``SnowflakeEmulatorError`` naming the serving process.
+    ``port`` is the loopback port to serve on (default: a free one); an attached emulator
+    uses the server's.
+
+    A login must carry the user and the password ``start()`` returns (generated per start,
+    advertised to the owner only). ``accept_any_login=True`` lifts that check on the server
+    this emulator runs, for tests of authentication methods the emulator cannot verify (key
+    pairs, OAuth and programmatic access tokens): every local process can then log in.
 
     ``wrap_app`` is an instrumentation hook: it receives fakesnow's ASGI application (the
     Starlette app serving the connector's requests) and returns the application to serve
@@ -65,41 +130,76 @@ class SnowflakeEmulator:
         *,
         database: str = "PARLANT",
         schema: str = "PUBLIC",
+        port: int | None = None,
+        attach: bool = True,
+        accept_any_login: bool = False,
         wrap_app: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.database = database.upper()
         self.schema = schema.upper()
+        self._requested_port = port
+        self._attach_allowed = attach
+        self._accept_any_login = accept_any_login
         self._wrap_app = wrap_app
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._fake: FakeSnow | None = None
+        self._lock_fd: int | None = None
         self._tokens: set[str] = set()
-        self._port: int | None = None
+        #: The server this emulator serves or attached to; None when stopped.
+        self._advertisement: _Advertisement | None = None
 
     @property
     def running(self) -> bool:
-        """Whether the server is accepting connections."""
+        """Whether the emulator is started: serving ``directory``, or attached to its server."""
+        return self._advertisement is not None
+
+    @property
+    def serving(self) -> bool:
+        """Whether this emulator runs the server (False when attached, or stopped)."""
         return self._server is not None
 
+    @property
+    def host(self) -> str:
+        """The server's address (always the loopback address)."""
+        return _HOST
+
+    @property
+    def port(self) -> int | None:
+        """The server's port, or None when stopped."""
+        return None if self._advertisement is None else self._advertisement.port
+
+    @property
+    def server_pid(self) -> int | None:
+        """The id of the process serving ``directory`` (this one when ``serving``)."""
+        return None if self._advertisement is None else self._advertisement.pid
+
+    @property
+    def credentials_file(self) -> Path:
+        """Where the serving process advertises its address and password."""
+        return self.directory / _ADVERTISEMENT_FILE
+
     def start(self) -> dict[str, Any]:
-        """Start the server (idempotent) and return the connector's keyword arguments."""
-        if self._server is None:
+        """Serve ``directory``, or attach to its server (idempotent); the connector's kwargs."""
+        if self._advertisement is None:
             self._start()
         return self.connect_kwargs()
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``snowflake.connector.connect`` (a fresh dict each call)."""
-        if self._port is None:
+        advertisement = self._advertisement
+        if advertisement is None:
             raise SnowflakeEmulatorError("the Snowflake emulator is not running")
         return {
             "account": "emulator",
-            "user": "emulator",
-            # The emulator accepts any password; the connector insists on one.
-            "password": "emulator",
-            "host": "127.0.0.1",
-            "port": self._port,
+            "user": advertisement.user,
+            "password": advertisement.password,
+            "host": advertisement.host,
+            "port": advertisement.port,
             "protocol": "http",
+            # The server attaches whichever database a session names, so each process
+            # sharing it keeps its own.
             "database": self.database,
             "schema": self.schema,
             "warehouse": "EMULATOR",
@@ -112,25 +212,28 @@ class SnowflakeEmulator:
         }
 
     def stop(self) -> None:
-        """Shut the server down and release the database files (idempotent)."""
+        """Shut the server down and release the database files (idempotent).
+
+        An attached emulator only forgets the server: it belongs to another process.
+        """
         server, thread, fake = self._server, self._thread, self._fake
-        self._server, self._thread, self._fake, self._port = None, None, None, None
+        advertisement, lock_fd = self._advertisement, self._lock_fd
+        self._server, self._thread, self._fake = None, None, None
+        self._advertisement, self._lock_fd = None, None
         if _RUNNING.get(self.directory) is self:
             del _RUNNING[self.directory]
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout=_START_TIMEOUT_SECONDS)
+        if advertisement is not None and server is not None:
+            # First, so that no process attaches to a server that is going away.
+            self._withdraw(advertisement)
+        if server is not None and thread is not None:
+            _shut_down(server, thread)
         if fake is not None:
-            fakesnow_server = _fakesnow_server_module()
-            for token in self._tokens:
-                session = fakesnow_server.sessions.pop(token, None)
-                if session is not None:
-                    with contextlib.suppress(Exception):
-                        session.close()
-            self._tokens.clear()
+            self._close_sessions()
             # Closing the DuckDB connection checkpoints and unlocks the attached files.
             fake.duck_conn.close()
+        if lock_fd is not None:
+            # Last: the next server may open the files once the lock is free.
+            os.close(lock_fd)
 
     def __enter__(self) -> dict[str, Any]:
         return self.start()
@@ -150,29 +253,166 @@ class SnowflakeEmulator:
             # Two DuckDB instances in one process cannot share the files.
             raise SnowflakeEmulatorError(
                 f"a Snowflake emulator for {self.directory} already runs in this process "
-                f"(port {running._port}); share that one"
+                f"(port {running.port}); share that one"
             )
+        # The serving process may be starting (lock taken, nothing advertised yet) or
+        # stopping (the lock is about to be free): look again until one of them settles.
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while True:
+            lock_fd = self._try_lock()
+            if lock_fd is not None:
+                self._serve(lock_fd)
+                return
+            advertisement = self._read_advertisement()
+            if advertisement is not None:
+                self._attach(advertisement)
+                return
+            if time.monotonic() >= deadline:
+                raise SnowflakeEmulatorError(
+                    f"{self.directory} is locked by another process that did not advertise "
+                    f"a Snowflake emulator in {self.credentials_file} within "
+                    f"{_START_TIMEOUT_SECONDS:g} s"
+                )
+            time.sleep(_POLL_SECONDS)
+
+    def _attach(self, advertisement: _Advertisement) -> None:
+        where = f"pid {advertisement.pid} on {advertisement.host}:{advertisement.port}"
+        if not self._attach_allowed:
+            raise SnowflakeEmulatorError(f"{self.directory} is already served by {where}")
+        self._advertisement = advertisement
+
+    def _serve(self, lock_fd: int) -> None:
+        with contextlib.ExitStack() as undo:
+            undo.callback(os.close, lock_fd)
+            _require_server_packages()
+            # Whatever is advertised was left by a server that died without stop().
+            with contextlib.suppress(FileNotFoundError):
+                self.credentials_file.unlink()
+            sock = self._listen()
+            undo.callback(sock.close)
+            fake = self._open_database()
+            undo.callback(fake.duck_conn.close)
+            advertisement = _Advertisement(
+                host=_HOST,
+                port=sock.getsockname()[1],
+                user=_USER,
+                password=secrets.token_urlsafe(24),
+                pid=os.getpid(),
+                database=self.database,
+                schema=self.schema,
+            )
+            server, thread = self._run_server(self._app(fake, advertisement), sock)
+            undo.callback(_shut_down, server, thread)
+            self._advertise(advertisement)
+            undo.pop_all()
+        self._server, self._thread, self._fake = server, thread, fake
+        self._lock_fd, self._advertisement = lock_fd, advertisement
+        _RUNNING[self.directory] = self
+
+    def _prepare_directory(self) -> None:
         try:
-            import uvicorn
-            from fakesnow.instance import FakeSnow
-        except ImportError as error:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # mkdir succeeds on an existing read-only directory; prove we can write files.
+            with tempfile.TemporaryFile(dir=self.directory):
+                pass
+        except OSError as error:
             raise SnowflakeEmulatorError(
-                "the Snowflake emulator needs fakesnow: pip install 'parlant-router[emulator]'"
-                f" ({error.name} is missing)"
+                f"the Snowflake emulator directory {self.directory} is not writable: "
+                f"{_reason(error)}"
             ) from None
+        self.directory = self.directory.resolve()
 
-        for name in _QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        logging.getLogger("sqlglot").setLevel(logging.ERROR)
-        # fakesnow logs a traceback for every statement it cannot run; the client gets the
-        # error anyway, as an HTTP 500 that the connector reports.
-        for name in ("fakesnow.server", "uvicorn.error"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        # fakesnow warns on every query result about an internal Arrow copy: noise, not news.
-        warnings.filterwarnings(
-            "ignore", message="Arrow output on a DB-API result", category=UserWarning
-        )
+    def _try_lock(self) -> int | None:
+        """The locked ``emulator.lock`` (a descriptor), or None if another process holds it."""
+        path = self.directory / _LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise SnowflakeEmulatorError(f"cannot open {path}: {_reason(error)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
+    def _read_advertisement(self) -> _Advertisement | None:
+        """The serving process's advertisement, or None while there is none (yet) to use."""
+        path = self.credentials_file
+        try:
+            with path.open("rb") as file:
+                mode = os.fstat(file.fileno()).st_mode
+                if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                    raise SnowflakeEmulatorError(
+                        f"{path} is accessible to other users (mode "
+                        f"{stat.S_IMODE(mode):04o}): refusing the emulator password in it"
+                    )
+                advertisement = _Advertisement.parse(file.read())
+        except FileNotFoundError:
+            return None  # the serving process is starting
+        except OSError as error:
+            raise SnowflakeEmulatorError(f"cannot read {path}: {_reason(error)}") from None
+        except ValueError:
+            raise SnowflakeEmulatorError(
+                f"{path} is not a Snowflake emulator advertisement"
+            ) from None
+        # Written before a crash, read just before the new server removed it.
+        return advertisement if _is_alive(advertisement.pid) else None
+
+    def _advertise(self, advertisement: _Advertisement) -> None:
+        """Write ``emulator.json`` atomically, readable by its owner only."""
+        target = self.credentials_file
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                # A leftover temporary file keeps its old mode through O_CREAT.
+                os.fchmod(file.fileno(), 0o600)
+                json.dump(asdict(advertisement), file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, target)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise SnowflakeEmulatorError(f"cannot write {target}: {_reason(error)}") from None
+
+    def _withdraw(self, advertisement: _Advertisement) -> None:
+        """Remove ``emulator.json`` if it still advertises this server."""
+        try:
+            current = json.loads(self.credentials_file.read_bytes())
+        except (OSError, ValueError):
+            return
+        if current == asdict(advertisement):
+            with contextlib.suppress(FileNotFoundError):
+                self.credentials_file.unlink()
+
+    def _listen(self) -> socket.socket:
+        """A socket bound to the loopback port, handed to uvicorn: no window to lose it."""
+        port = self._requested_port or 0
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            # A fixed port can be served again at once after a restart (TIME_WAIT).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # asyncio sets TCP_NODELAY only on sockets it creates itself; on this one,
+            # Nagle's algorithm meets the connector's delayed ACK and every answer stalls
+            # ~40 ms. Linux copies the option from the listener to the connections it accepts.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.bind((_HOST, port))
+        except OSError as error:
+            sock.close()
+            raise SnowflakeEmulatorError(
+                f"the Snowflake emulator cannot listen on {_HOST}:{port}: {_reason(error)}"
+            ) from None
+        return sock
+
+    def _open_database(self) -> FakeSnow:
+        from fakesnow.instance import FakeSnow
+
+        _quiet_logs()
         fake = FakeSnow(db_path=self.directory)
         try:
             # Attaches (or creates) <directory>/<DATABASE>.db and creates the schema now, so a
@@ -184,18 +424,17 @@ class SnowflakeEmulator:
                 f"the Snowflake emulator cannot open its database in {self.directory}: "
                 f"{describe_exception(error, limit=300, with_type=False)}"
             ) from None
+        return fake
 
-        # Bound here and handed to uvicorn: no window for another process to take the port.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # asyncio sets TCP_NODELAY only on sockets it creates itself; on this one, Nagle's
-        # algorithm meets the connector's delayed ACK and every answer stalls ~40 ms. Linux
-        # copies the option from the listener to the connections it accepts.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    def _run_server(
+        self, app: ASGIApp, sock: socket.socket
+    ) -> tuple[uvicorn.Server, threading.Thread]:
+        import uvicorn
+
+        port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app(fake),
-            host="127.0.0.1",
+            app,
+            host=_HOST,
             port=port,
             log_level="warning",
             # None: leave the host application's logging configuration alone.
@@ -212,30 +451,20 @@ class SnowflakeEmulator:
         while thread.is_alive() and not server.started and time.monotonic() < deadline:
             time.sleep(0.02)
         if not server.started:
-            server.should_exit = True
-            thread.join(timeout=_START_TIMEOUT_SECONDS)
-            fake.duck_conn.close()
-            sock.close()
-            raise SnowflakeEmulatorError(
-                f"the Snowflake emulator did not start on 127.0.0.1:{port}"
-            )
-        self._server, self._thread, self._fake, self._port = server, thread, fake, port
-        _RUNNING[self.directory] = self
+            _shut_down(server, thread)
+            raise SnowflakeEmulatorError(f"the Snowflake emulator did not start on {_HOST}:{port}")
+        return server, thread
 
-    def _prepare_directory(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            # mkdir succeeds on an existing read-only directory; prove we can write files.
-            with tempfile.TemporaryFile(dir=self.directory):
-                pass
-        except OSError as error:
-            reason = error.strerror or type(error).__name__
-            raise SnowflakeEmulatorError(
-                f"the Snowflake emulator directory {self.directory} is not writable: {reason}"
-            ) from None
-        self.directory = self.directory.resolve()
+    def _close_sessions(self) -> None:
+        sessions = _fakesnow_server_module().sessions
+        for token in self._tokens:
+            session = sessions.pop(token, None)
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    session.close()
+        self._tokens.clear()
 
-    def _app(self, fake: FakeSnow) -> Any:
+    def _app(self, fake: FakeSnow, advertisement: _Advertisement) -> ASGIApp:
         fakesnow_server = _fakesnow_server_module()
         from fakesnow.expr import normalise_ident
         from fakesnow.transforms import SERVER_VERSION
@@ -244,13 +473,17 @@ class SnowflakeEmulator:
         from starlette.routing import Route
 
         async def login_request(request: Request) -> JSONResponse:
-            # Mirrors fakesnow.server.login_request, bound to this emulator's FakeSnow.
+            # Mirrors fakesnow.server.login_request, bound to this emulator's FakeSnow, and
+            # checks the credentials fakesnow ignores: other processes may reach the port.
             database = (d := request.query_params.get("databaseName")) and normalise_ident(d)
             schema = (s := request.query_params.get("schemaName")) and normalise_ident(s)
             body = await request.body()
             if request.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
-            session_params: dict[str, Any] = json.loads(body)["data"]["SESSION_PARAMETERS"]
+            data: dict[str, Any] = json.loads(body)["data"]
+            if not (self._accept_any_login or _valid_login(data, advertisement)):
+                return JSONResponse(_BAD_CREDENTIALS)
+            session_params: dict[str, Any] = data["SESSION_PARAMETERS"]
             autocommit = session_params.get("AUTOCOMMIT", True)
             token = secrets.token_urlsafe(32)
             fakesnow_server.sessions[token] = fake.connect(
@@ -279,17 +512,166 @@ class SnowflakeEmulator:
                 }
             )
 
+        # fakesnow's other routes check the session token issued at login, except the stage
+        # upload (PUT's presigned URL), which would let anyone write files: not served.
+        replaced = {"/session/v1/login-request", "/fs_bucket/{path:path}"}
         routes = [
             Route("/session/v1/login-request", login_request, methods=["POST"]),
-            *(
-                r
-                for r in fakesnow_server.routes
-                if getattr(r, "path", None) != "/session/v1/login-request"
-            ),
+            *(r for r in fakesnow_server.routes if getattr(r, "path", None) not in replaced),
         ]
-        app: ASGIApp = Starlette(routes=routes)
+        app: ASGIApp = _SerializedWrites(Starlette(routes=routes))
         # The instrumentation hook (see the class docstring): the wrapper sees every request.
         return app if self._wrap_app is None else self._wrap_app(app)
+
+
+class _SerializedWrites:
+    """ASGI middleware: one MERGE, UPDATE or DELETE at a time, as Snowflake runs them.
+
+    Snowflake holds a table lock for an UPDATE, DELETE or MERGE, so concurrent ones run one
+    after the other, while INSERTs do not block. fakesnow runs statements concurrently in a
+    thread pool and implements MERGE as several DuckDB statements, so two concurrent
+    ``MERGE ... WHEN NOT MATCHED THEN INSERT`` of one key would both insert it: the
+    conditional writes that code relies on in production would not hold here. One lock for
+    the whole emulator is coarser than Snowflake's per table, which only costs throughput.
+    It is per request: a write inside an explicit transaction is not held until COMMIT.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != "/queries/v1/query-request"
+        ):
+            await self._app(scope, receive, send)
+            return
+        body, replay = await buffered_body(receive)
+        if not _takes_table_lock(_sql_text(scope, body)):
+            await self._app(scope, replay, send)
+            return
+        async with self._lock:
+            await self._app(scope, replay, send)
+
+
+_TABLE_LOCK_STATEMENTS = ("MERGE", "UPDATE", "DELETE")
+
+
+def _takes_table_lock(sql: str) -> bool:
+    """Whether Snowflake would run ``sql`` under a table lock (MERGE, UPDATE, DELETE)."""
+    # One more character than the longest keyword: UPDATED is not UPDATE.
+    head = _skip_comments(sql)[: max(map(len, _TABLE_LOCK_STATEMENTS)) + 1]
+    return "".join(itertools.takewhile(str.isalpha, head)).upper() in _TABLE_LOCK_STATEMENTS
+
+
+def _skip_comments(sql: str) -> str:
+    """``sql`` from its first token on: leading whitespace and comments (``--``, ``//``,
+    ``/* */``, as Snowflake reads them) left out. A loop, not a regex: linear on any text."""
+    position = 0
+    while True:
+        position = len(sql) - len(sql[position:].lstrip())
+        if sql.startswith(("--", "//"), position):
+            end = sql.find("\n", position)
+        elif sql.startswith("/*", position):
+            end = sql.find("*/", position + 2)
+            end = end + 1 if end >= 0 else end
+        else:
+            return sql[position:]
+        if end < 0:
+            return ""
+        position = end + 1
+
+
+async def buffered_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The request body, and a ``receive`` that replays it to the wrapped app."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # a disconnect: the app sees an empty body and the client is gone anyway
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+def _sql_text(scope: Scope, body: bytes) -> str:
+    """The statement of a query request ("" if the body is not what the connector sends)."""
+    headers = dict(scope.get("headers", []))
+    try:
+        if headers.get(b"content-encoding", b"").lower() == b"gzip":
+            body = gzip.decompress(body)
+        request = json.loads(body)
+    except (OSError, ValueError):
+        return ""
+    return str(request.get("sqlText", "")) if isinstance(request, dict) else ""
+
+
+def _valid_login(data: dict[str, Any], advertisement: _Advertisement) -> bool:
+    """Whether a login body names the emulator's user and password (compared in constant time)."""
+    user = str(data.get("LOGIN_NAME") or "")
+    password = str(data.get("PASSWORD") or "")
+    # Snowflake user names are case-insensitive; passwords are not.
+    valid_user = secrets.compare_digest(user.upper().encode(), advertisement.user.upper().encode())
+    valid_password = secrets.compare_digest(password.encode(), advertisement.password.encode())
+    return valid_user and valid_password
+
+
+def _require_server_packages() -> None:
+    """Serving needs the emulator extra (attaching needs only the connector)."""
+    try:
+        for module in ("uvicorn", "fakesnow.instance"):
+            importlib.import_module(module)
+    except ImportError as error:
+        raise SnowflakeEmulatorError(
+            "the Snowflake emulator needs fakesnow: pip install 'parlant-router[emulator]'"
+            f" ({error.name} is missing)"
+        ) from None
+
+
+def _shut_down(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(timeout=_START_TIMEOUT_SECONDS)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, and another user's
+    return True
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
+def _quiet_logs() -> None:
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    # fakesnow logs a traceback for every statement it cannot run; the client gets the
+    # error anyway, as an HTTP 500 that the connector reports.
+    for name in ("fakesnow.server", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # fakesnow warns on every query result about an internal Arrow copy: noise, not news.
+    warnings.filterwarnings(
+        "ignore", message="Arrow output on a DB-API result", category=UserWarning
+    )
 
 
 def _fakesnow_server_module() -> Any:
@@ -297,4 +679,4 @@ def _fakesnow_server_module() -> Any:
     return importlib.import_module("fakesnow.server")
 
 
-__all__ = ["SnowflakeEmulator"]
+__all__ = ["SnowflakeEmulator", "buffered_body"]

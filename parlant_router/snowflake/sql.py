@@ -97,6 +97,20 @@ class Params:
         return f":{len(self.values)}"
 
 
+_NUMERIC_PLACEHOLDER_RE = re.compile(r":(\d+)")
+
+
+def positional(sql: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``sql`` with each ``:n`` written as ``?``, and the values in the order they appear.
+
+    For MERGE: Snowflake takes either form, but the emulator splits a MERGE into several
+    statements by re-parsing its parts in a dialect that knows only ``?``. Placeholders are
+    the only ``:n`` in this package's statements (values are always bound, never inlined).
+    """
+    ordered = [values[int(n) - 1] for n in _NUMERIC_PLACEHOLDER_RE.findall(sql)]
+    return _NUMERIC_PLACEHOLDER_RE.sub("?", sql), ordered
+
+
 def field_path(name: str, params: Params) -> str:
     """``DATA[...]``: the document field ``name`` as a VARIANT (NULL where it is missing)."""
     if _LITERAL_FIELD_RE.fullmatch(name):

@@ -27,9 +27,11 @@ least recently used partitions evicted first; a partition larger than the bound 
 kept.
 
 Several processes: the cache is exact while this process is the only writer of the
-store's tables (`server.replicas: one`, the default). A write by another process is not
-seen by this cache; deployments with several writers must not enable it without the
-staleness bound of the multi-replica mode (see docs/production.md).
+store's tables (`server.replicas: one`, the default). With `server.replicas: many` every
+cached write is also reported to `observer` (`record(collection, partition)`), which
+publishes it to the other processes (the Snowflake change feed), and `drop(collection,
+partition)` forgets what another process wrote: reads are then at most the feed's staleness
+bound behind the other processes' writes.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from parlant.core.persistence.common import Cursor, SortDirection, Where
 from parlant.core.persistence.document_database import (
@@ -54,6 +56,7 @@ from parlant.core.persistence.document_database import (
     UpdateResult,
 )
 
+from parlant_router.durable.conditional_writes import Change, insert_unless, update_with
 from parlant_router.durable.passthrough import PassThroughCollection, PassThroughDocumentDatabase
 from parlant_router.stores.document_query import (
     Document,
@@ -138,6 +141,13 @@ class CacheBudget:
             self.used -= size
 
 
+class WriteObserver(Protocol):
+    """Told of every write to a cached collection (for other processes' caches)."""
+
+    def record(self, collection: str, partition: str | None) -> None:
+        """`partition` of `collection` was written (None: any of it)."""
+
+
 class CachedDocumentDatabase(PassThroughDocumentDatabase):
     """`inner` with the collections named in `partitions` cached (see the module docstring)."""
 
@@ -147,10 +157,19 @@ class CachedDocumentDatabase(PassThroughDocumentDatabase):
         *,
         partitions: Mapping[str, str | None],
         max_bytes: int,
+        observer: WriteObserver | None = None,
     ) -> None:
         super().__init__(inner)
         self._partitions = dict(partitions)
         self.budget = CacheBudget(max_bytes)
+        self._observer = observer
+        self._collections: dict[str, CachedCollection[Any]] = {}
+
+    def drop(self, collection: str, partition: str | None) -> None:
+        """Forget `partition` of `collection` (None: all of it): another process wrote it."""
+        cached = self._collections.get(collection)
+        if cached is not None:
+            cached.drop(partition)
 
     @property
     def stats(self) -> CacheStats:
@@ -161,7 +180,11 @@ class CachedDocumentDatabase(PassThroughDocumentDatabase):
     ) -> DocumentCollection[TDocument]:
         if name not in self._partitions:
             return collection
-        return CachedCollection(collection, name, self._partitions[name], self.budget)
+        cached = CachedCollection(
+            collection, name, self._partitions[name], self.budget, self._observer
+        )
+        self._collections[name] = cached
+        return cached
 
 
 class CachedCollection(PassThroughCollection[TDocument]):
@@ -173,10 +196,12 @@ class CachedCollection(PassThroughCollection[TDocument]):
         name: str,
         partition_field: str | None,
         budget: CacheBudget,
+        observer: WriteObserver | None = None,
     ) -> None:
         super().__init__(inner, name)
         self.partition_field = partition_field
         self._budget = budget
+        self._observer = observer
         self._partitions: dict[Hashable, _Partition] = {}
         self._partition_of_id: dict[str, Hashable] = {}
         self._loading: dict[Hashable, asyncio.Future[_Partition | None]] = {}
@@ -274,6 +299,18 @@ class CachedCollection(PassThroughCollection[TDocument]):
             k for k in (self._loading if key is None else [key]) if k in self._loading
         )
 
+    def drop(self, partition: str | None) -> None:
+        """Forget what another process wrote: `partition` (None: the whole collection)."""
+        self._invalidate(_WHOLE if self.partition_field is None else partition)
+
+    def _observe(self, *keys: Hashable | None) -> None:
+        """Report a write of `keys` (None: unknown) to the observer, if any."""
+        if self._observer is None:
+            return
+        for key in set(keys):
+            partition = key if isinstance(key, str) else None
+            self._observer.record(self.name, partition)
+
     def _written(self, key: Hashable) -> None:
         if key in self._loading:
             self._dirty.add(key)
@@ -361,6 +398,8 @@ class CachedCollection(PassThroughCollection[TDocument]):
         return cast(TDocument | None, found)
 
     # Writes -----------------------------------------------------------------------------
+    # Each reports what it touched to the observer, also when it failed: a write of unknown
+    # outcome may have reached the database.
 
     async def insert_one(self, document: TDocument) -> InsertResult:
         key = self._key_of(document)
@@ -369,9 +408,27 @@ class CachedCollection(PassThroughCollection[TDocument]):
         except BaseException:
             self._invalidate(key)
             raise
+        finally:
+            self._observe(key)
         if result.acknowledged:
             self._store(document)
         return result
+
+    async def insert_unless(self, document: TDocument, conflict: Where) -> bool:
+        key = self._key_of(document)
+        try:
+            inserted = await insert_unless(self.inner, document, conflict)
+        except BaseException:
+            self._invalidate(key)
+            self._observe(key)
+            raise
+        if inserted:
+            self._store(document)
+            self._observe(key)
+        else:
+            # What this cache said was free is taken: another process wrote it.
+            self._invalidate(self._pinned(conflict))
+        return inserted
 
     async def update_one(
         self, filters: Where, params: TDocument, upsert: bool = False
@@ -384,33 +441,56 @@ class CachedCollection(PassThroughCollection[TDocument]):
             if moves:
                 # It may have moved (or upserted) a document into another partition.
                 self._invalidate(self._key_of(params))
+            self._observe(self._pinned(filters), self._key_of(params) if moves else None)
             raise
-        updated = result.updated_document
-        if updated is not None:
-            document_id = str(updated.get("id"))
-            if result.matched_count and "id" in params:
-                renamed_from = _pinned_value(filters, "id")
-                if renamed_from is None or renamed_from != str(params["id"]):
-                    # The document may have had another id, which the result does not say:
-                    # drop what held it (the filter's partition, or every one).
-                    self._invalidate(self._pinned(filters))
-            if moves and document_id not in self._partition_of_id:
-                # It may have left a partition whose load is in flight: that load is not kept.
-                self._dirty.update(self._loading)
-            self._discard(document_id)
-            self._store(updated)
+        self._updated(filters, result, renames="id" in params, moves=moves)
         return result
+
+    async def update_with(self, filters: Where, change: Change) -> UpdateResult[TDocument]:
+        try:
+            result = await update_with(self.inner, filters, change)
+        except BaseException:
+            # The change is a function: which fields it set, and where to, is unknown.
+            self._invalidate(self._pinned(filters))
+            self._observe(self._pinned(filters))
+            raise
+        self._updated(filters, result, renames=True, moves=self.partition_field is not None)
+        return result
+
+    def _updated(
+        self, filters: Where, result: UpdateResult[TDocument], *, renames: bool, moves: bool
+    ) -> None:
+        """Keep the document an acknowledged update returned (`renames`: it may have changed
+        its id; `moves`: its partition)."""
+        updated = result.updated_document
+        if updated is None:
+            return  # nothing matched: nothing written
+        document_id = str(updated.get("id"))
+        if result.matched_count and renames:
+            renamed_from = _pinned_value(filters, "id")
+            if renamed_from is None or renamed_from != document_id:
+                # The document may have had another id, which the result does not say:
+                # drop what held it (the filter's partition, or every one).
+                self._invalidate(self._pinned(filters))
+        if moves and document_id not in self._partition_of_id:
+            # It may have left a partition whose load is in flight: that load is not kept.
+            self._dirty.update(self._loading)
+        self._observe(self._partition_of_id.get(document_id), self._key_of(updated))
+        self._discard(document_id)
+        self._store(updated)
 
     async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
         try:
             result = await self.inner.delete_one(filters)
         except BaseException:
             self._invalidate(self._pinned(filters))
+            self._observe(self._pinned(filters))
             raise
         if result.deleted_document is not None:
             deleted = result.deleted_document
             self._written(self._key_of(deleted))
             self._discard(str(deleted.get("id")))
+            self._observe(self._key_of(deleted))
         return result
 
 

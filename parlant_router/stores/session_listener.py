@@ -10,10 +10,10 @@ something may have changed: the routed session store reports every write to a se
 events to `SessionChanges`, which wakes the waiters of that session. While nothing is
 written, a waiter sends nothing.
 
-Several processes: a write made by another process is not reported here. With
-`server.replicas: one` (the default) this process makes every write, so nothing is
-missed. Deployments with several writers need the multi-replica mode's shared poll
-(docs/production.md).
+Several processes: with `server.replicas: one` (the default) this process makes every
+write, so nothing is missed. With `server.replicas: many` the change feed (one poll of the
+change table per process and interval, whatever the number of waiters) reports the other
+processes' writes here too, within `server.max_staleness`.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ class SessionChanges:
         """Report a write to `session_id`'s events (or the session itself)."""
         for waiter in self._waiters.get(session_id, ()):
             waiter.set()
+
+    def changed_all(self) -> None:
+        """Report writes to sessions not named (another process's, after a missed poll)."""
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.set()
 
     @contextmanager
     def watch(self, session_id: SessionId) -> Iterator[asyncio.Event]:

@@ -23,6 +23,21 @@ Every session-scoped call also holds the store lock's shared side, which is what
 exclusive calls wait for them. Locks are always taken store first, then session, so no two
 calls can wait on each other. A session's lock lives only while a call holds or waits for it.
 
+Writes of a session document never lose another writer's change. Parlant's methods read the
+session, compute the new value (the metadata with one key more, the labels with one more, the
+offsets and agent states a request computed from what it read) and write it back whole; with
+several writers (two requests of one process, or two processes) the later write drops the
+earlier one's change. Here each such write is a *change* applied to the current document
+(`durable.conditional_writes.update_with`: a guarded write, recomputed if the document moved):
+`set_metadata` sets its key on whatever metadata is there, and `update_session` applies what
+the caller changed relative to the session it read in the same task (`read_session`
+remembers it): keys set or removed in `metadata` and `consumption_offsets`, states appended
+to `agent_states`. A single writer gets exactly Parlant's result.
+
+With ``replica_safe`` (``server.replicas: many``) an event is appended with a conditional
+insert that fails if the offset is taken (`insert_unless`), and retried with the next one:
+processes appending to one session never share an offset.
+
 Each public method of the base class that takes ``self._lock`` is overridden here; the base's
 lock is replaced by one that is a no-op inside those overrides. Should a future Parlant add a
 locked method this class does not override, that method takes the store exclusively (correct,
@@ -35,14 +50,21 @@ import contextvars
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any, cast
 
 import aiorwlock
 from parlant.core.agents import AgentId
 from parlant.core.async_utils import ReaderWriterLock
-from parlant.core.common import JSONSerializable
+from parlant.core.common import ItemNotFoundError, JSONSerializable, UniqueId
 from parlant.core.customers import CustomerId
-from parlant.core.persistence.common import Cursor, SortDirection
-from parlant.core.persistence.document_database import DocumentDatabase
+from parlant.core.persistence.common import Cursor, SortDirection, Where
+from parlant.core.persistence.document_database import (
+    DocumentCollection,
+    DocumentDatabase,
+    InsertResult,
+    TDocument,
+)
 from parlant.core.sessions import (
     Event,
     EventId,
@@ -56,9 +78,12 @@ from parlant.core.sessions import (
     SessionMode,
     SessionUpdateParams,
 )
-from typing_extensions import override
+from typing_extensions import Self, override
 
+from parlant_router.durable.conditional_writes import Change, insert_unless, update_with
+from parlant_router.durable.passthrough import PassThroughCollection
 from parlant_router.stores.session_listener import SessionChanges
+from parlant_router.stores.session_updates import relative_update
 
 #: Set while one of the overrides below holds the locks the base method needs.
 _LOCKED_BY_OVERRIDE: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -83,6 +108,40 @@ LOCK_SCOPES: Mapping[str, str] = {
     "list_events": "session (reader)",
     "update_event": "session (writer)",
 }
+
+
+#: Sessions as the current task read them (`read_session`), most recent last: what the
+#: values an `update_session` of the same task passes were computed from.
+_READ_IN_TASK: contextvars.ContextVar[Mapping[SessionId, tuple[Mapping[str, Any], ...]]] = (
+    contextvars.ContextVar("parlant_router_sessions_read", default=MappingProxyType({}))
+)
+_READS_KEPT = 4
+#: Appends of one event that lost the race for an offset before this gives up.
+_MAX_OFFSET_CONFLICTS = 32
+
+
+class OffsetConflictError(RuntimeError):
+    """Another writer kept taking the offsets an event was to be appended at."""
+
+
+class _OffsetTaken(Exception):
+    """The offset of the event being appended was taken by another writer (retry)."""
+
+
+class _OffsetClaimingEvents(PassThroughCollection[TDocument]):
+    """The events collection, inserting an event only if its offset is still free."""
+
+    async def insert_one(self, document: TDocument) -> InsertResult:
+        fields = cast(Mapping[str, Any], document)
+        taken: Where = {
+            "$and": [
+                {"session_id": {"$eq": fields["session_id"]}},
+                {"offset": {"$gte": fields["offset"]}},
+            ]
+        }
+        if not await insert_unless(self.inner, document, taken):
+            raise _OffsetTaken()
+        return InsertResult(acknowledged=True)
 
 
 class _StoreLockStandIn(ReaderWriterLock):
@@ -152,13 +211,24 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
         allow_migration: bool = False,
         *,
         changes: SessionChanges | None = None,
+        replica_safe: bool = False,
     ) -> None:
         super().__init__(database, allow_migration)
         self.changes = changes or SessionChanges()
         """Told of every write to a session's events, for `NotifyingSessionListener`."""
+        self.replica_safe = replica_safe
+        """Events are appended only at a free offset (``server.replicas: many``)."""
+        self.offset_conflicts = 0
+        """Appends that found their offset taken by another writer and took the next one."""
         self._store_lock = aiorwlock.RWLock()
         self._session_locks = _SessionLocks()
         self._lock = _StoreLockStandIn(self._store_lock)
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        if self.replica_safe:
+            self._event_collection = _OffsetClaimingEvents(self._event_collection, "events")
+        return self
 
     @property
     def locked_sessions(self) -> int:
@@ -217,12 +287,30 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
     @override
     async def read_session(self, session_id: SessionId) -> Session:
         async with self._session(session_id, write=False):
-            return await super().read_session(session_id)
+            session = await super().read_session(session_id)
+        reads = _READ_IN_TASK.get()
+        kept = (*reads.get(session_id, ())[1 - _READS_KEPT :], self._serialize_session(session))
+        # A new mapping: the task's context holds its own, its children inherit a copy.
+        _READ_IN_TASK.set({**reads, session_id: kept})
+        return session
 
     @override
     async def update_session(self, session_id: SessionId, params: SessionUpdateParams) -> Session:
+        fields = cast(Mapping[str, Any], self._serialize_session_update_params(params))
+        read = _READ_IN_TASK.get().get(session_id, ())
+        return await self._change_session(session_id, relative_update(fields, read))
+
+    async def _change_session(self, session_id: SessionId, change: Change) -> Session:
+        """Apply `change` to the session as stored now (see the module docstring)."""
         async with self._session(session_id, write=True):
-            return await super().update_session(session_id, params)
+            result = await update_with(
+                cast(DocumentCollection[Any], self._session_collection),
+                {"id": {"$eq": session_id}},
+                change,
+            )
+        if result.updated_document is None:
+            raise ItemNotFoundError(item_id=UniqueId(session_id), message="Session not found")
+        return self._deserialize_session(session_document=result.updated_document)
 
     @override
     async def list_sessions(
@@ -239,27 +327,36 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
                 agent_id, customer_id, limit, cursor, sort_direction, labels
             )
 
+    # As Parlant computes them, from the document as stored when the write lands.
+
     @override
     async def set_metadata(
         self, session_id: SessionId, key: str, value: JSONSerializable
     ) -> Session:
-        async with self._session(session_id, write=True):
-            return await super().set_metadata(session_id, key, value)
+        return await self._change_session(
+            session_id, lambda current: {"metadata": {**current["metadata"], key: value}}
+        )
 
     @override
     async def unset_metadata(self, session_id: SessionId, key: str) -> Session:
-        async with self._session(session_id, write=True):
-            return await super().unset_metadata(session_id, key)
+        return await self._change_session(
+            session_id,
+            lambda current: {
+                "metadata": {k: v for k, v in current["metadata"].items() if k != key}
+            },
+        )
 
     @override
     async def upsert_labels(self, session_id: SessionId, labels: set[str]) -> Session:
-        async with self._session(session_id, write=True):
-            return await super().upsert_labels(session_id, labels)
+        return await self._change_session(
+            session_id, lambda current: {"labels": list(set(current.get("labels", [])) | labels)}
+        )
 
     @override
     async def remove_labels(self, session_id: SessionId, labels: set[str]) -> Session:
-        async with self._session(session_id, write=True):
-            return await super().remove_labels(session_id, labels)
+        return await self._change_session(
+            session_id, lambda current: {"labels": list(set(current.get("labels", [])) - labels)}
+        )
 
     @override
     async def create_event(
@@ -273,9 +370,19 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
         creation_utc: datetime | None = None,
     ) -> Event:
         async with self._writing_events(session_id):
-            return await super().create_event(
-                session_id, source, kind, trace_id, data, metadata, creation_utc
-            )
+            for _ in range(_MAX_OFFSET_CONFLICTS):
+                try:
+                    return await super().create_event(
+                        session_id, source, kind, trace_id, data, metadata, creation_utc
+                    )
+                except _OffsetTaken:
+                    # Another process appended meanwhile; the cache has dropped what it
+                    # knew of the session's events, so the next attempt reads them again.
+                    self.offset_conflicts += 1
+        raise OffsetConflictError(
+            f"session {session_id}: {_MAX_OFFSET_CONFLICTS} offsets in a row were taken by "
+            "other writers; the event was not stored"
+        )
 
     @override
     async def read_event(self, session_id: SessionId, event_id: EventId) -> Event:
@@ -310,4 +417,4 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
             return await super().update_event(session_id, event_id, params)
 
 
-__all__ = ["LOCK_SCOPES", "ConcurrentSessionDocumentStore"]
+__all__ = ["LOCK_SCOPES", "ConcurrentSessionDocumentStore", "OffsetConflictError"]

@@ -247,7 +247,8 @@ def test_check_prints_a_line_per_store(write: WriteFile, workdir: Path) -> None:
     )
     result = run("parlant-router", "check", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    mode, *lines = result.stdout.splitlines()
+    assert mode == "replicas: one (this server is the only writer of its stores)"
     assert [line.split()[:3] for line in lines] == [
         ["PASS", "sessions", "files"],
         ["PASS", "agents", "memory"],
@@ -270,7 +271,7 @@ def test_check_fails_with_status_1(write: WriteFile, workdir: Path) -> None:
     )
     result = run("parlant-router", "check", "--no-write", cwd=workdir)
     assert result.returncode == 1
-    assert [line.split()[:3] for line in result.stdout.splitlines()] == [
+    assert [line.split()[:3] for line in result.stdout.splitlines()[1:]] == [
         ["FAIL", "sessions", "files"],
         ["PASS", "agents", "memory"],
     ]

@@ -312,6 +312,47 @@ FILE_CASES = [
         "parlant.yaml:3:13: server.listener: input should be 'notify' or 'poll'",
     ),
     (
+        "unknown replicas mode",
+        "version: 1\nserver:\n  replicas: two\n",
+        "parlant.yaml:3:13: server.replicas: input should be 'one' or 'many'",
+    ),
+    (
+        "staleness bound too small",
+        "version: 1\nserver:\n  max_staleness: 0.01\n",
+        "parlant.yaml:3:18: server.max_staleness: input should be greater than or equal to 0.1",
+    ),
+    (
+        "many replicas with sessions not routed",
+        "version: 1\nserver:\n  replicas: many\n",
+        "parlant.yaml:3:13: server.replicas: `many` needs stores.sessions on a snowflake "
+        "backend, whose conditional writes keep offsets and session updates safe across "
+        "processes; sessions is not routed (Parlant's default keeps it in each process)",
+    ),
+    (
+        "many replicas with sessions on json",
+        "version: 1\nserver: {replicas: many}\nbackends:\n  f: {type: json, directory: d}\n"
+        "stores:\n  sessions: f\n",
+        "parlant.yaml:2:20: server.replicas: `many` needs stores.sessions on a snowflake "
+        "backend, whose conditional writes keep offsets and session updates safe across "
+        "processes; sessions is on json backend 'f'",
+    ),
+    (
+        "many replicas with another store on json",
+        "version: 1\nserver: {replicas: many}\nbackends:\n  sf: {type: snowflake, emulator: x}\n"
+        "  f: {type: json, directory: d}\nstores:\n  sessions: sf\n  agents: f\n",
+        "parlant.yaml:8:11: stores.agents.backend: backend 'f' is a json backend: each server "
+        "process rewrites its files whole, so with server.replicas: many processes would "
+        "overwrite each other's writes; use a snowflake backend",
+    ),
+    (
+        "many replicas waking clients without the sessions cache",
+        "version: 1\nserver: {replicas: many}\nbackends:\n  sf: {type: snowflake, emulator: x}\n"
+        "stores:\n  sessions: {backend: sf, cache: false}\n",
+        "parlant.yaml:2:9: server.listener: `notify` with server.replicas: many needs the "
+        "sessions store's read cache (other processes' writes reach waiting clients through "
+        "it); enable it or use `listener: poll`",
+    ),
+    (
         "environments not a mapping",
         "version: 1\nenvironments: [prod]\n",
         "parlant.yaml:2:15: environments: expected a mapping",

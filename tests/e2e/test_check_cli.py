@@ -103,8 +103,7 @@ def wrong_password_snowflake() -> Iterator[int]:
 def test_check_fails_clearly_on_a_wrong_snowflake_password(
     harness: Any, tmp_path: Path, wrong_password_snowflake: int
 ) -> None:
-    # The emulator accepts any password, so a loopback endpoint answers logins as Snowflake
-    # does for a wrong password. The yaml has no port setting: a connections.toml entry
+    # A loopback endpoint answers every login as Snowflake does for a wrong password. The yaml has no port setting: a connections.toml entry
     # (SNOWFLAKE_HOME) points the real connector at it, as `connection_name` allows.
     secret = "not-the-password-42"
     snowflake_home = tmp_path / "snowflake-home"
