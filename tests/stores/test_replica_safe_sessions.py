@@ -43,7 +43,9 @@ class Replica:
 
 
 @asynccontextmanager
-async def replica(emulator: SnowflakeEmulator, table_prefix: str) -> AsyncIterator[Replica]:
+async def replica(
+    emulator: SnowflakeEmulator, table_prefix: str, staleness: float = STALENESS
+) -> AsyncIterator[Replica]:
     """What the router builds for the sessions store with `replicas: many` (see router.py)."""
     logger = RecordingLogger()
     async with AsyncExitStack() as stack:
@@ -52,7 +54,7 @@ async def replica(emulator: SnowflakeEmulator, table_prefix: str) -> AsyncIterat
                 logger, connection_params=emulator.connect_kwargs(), pool_size=4
             )
         )
-        feed = await stack.enter_async_context(ChangeFeed(pool, logger, max_staleness=STALENESS))
+        feed = await stack.enter_async_context(ChangeFeed(pool, logger, max_staleness=staleness))
         database = await stack.enter_async_context(pool.with_table_prefix(table_prefix))
         partitions = STORES["sessions"].cache_partitions
         cache = CachedDocumentDatabase(
@@ -106,6 +108,35 @@ async def test_two_replicas_appending_to_one_session_store_every_event_once(
         assert len(set(texts)) == 48, "an event stored twice"
         assert sorted(o for offsets in acknowledged for o in offsets) == list(range(48))
         assert a.store.offset_conflicts + b.store.offset_conflicts > 0, "no race happened"
+
+
+async def test_an_append_nobody_raced_is_one_statement_and_a_lost_race_four(
+    emulator: SnowflakeEmulator, table_prefix: str
+) -> None:
+    # A long staleness bound: the feeds stay quiet while statements are counted (the
+    # counter is the pool's, which the feed shares).
+    async with (
+        replica(emulator, table_prefix, staleness=120) as a,
+        replica(emulator, table_prefix, staleness=120) as b,
+    ):
+        session = await a.store.create_session(CustomerId("c"), AgentId("agent"))
+        await a.store.list_events(session.id)
+        await b.store.list_events(session.id)
+
+        async def append(writer: Replica) -> int:
+            before = writer.database.statements_sent
+            await writer.store.create_event(
+                session.id, EventSource.CUSTOMER, EventKind.MESSAGE, "t", {"m": "x"}
+            )
+            return writer.database.statements_sent - before
+
+        assert await append(a) == 1  # the MERGE: session and offset came from the cache
+        assert await append(a) == 1
+        # b's cache still says offset 0 is free: the MERGE misses, the miss is told from a
+        # duplicate id (a read by id), b reads the session's events again and appends at 2.
+        assert await append(b) == 4
+        assert b.store.offset_conflicts == 1
+        assert [e.offset for e in await b.store.list_events(session.id)] == [0, 1, 2]
 
 
 async def test_concurrent_patches_from_two_replicas_keep_every_key(
