@@ -11,38 +11,39 @@ So each emulator serves fakesnow's routes with its own login handler, bound to o
 ``FakeSnow`` persisted under ``directory``: every session (every pooled connection) is a
 cursor of that one DuckDB, which DuckDB makes safe to use from several threads.
 
-Only one process can open the DuckDB files, so a directory is served by one process and
-shared with the others: the serving process holds an exclusive ``flock`` on
-``<directory>/emulator.lock`` for its whole life and advertises its address and a password it
-generated in ``<directory>/emulator.json`` (mode 0600). An emulator started on the same
-directory by another process finds the lock taken and attaches to that server instead.
+This module owns that server's life: serving a directory or attaching to the process that
+serves it, the server thread, and the application it serves. Which process serves a
+directory, and how the others find it, is ``emulator_directory``; what the emulator adds on
+the wire in front of fakesnow (the credential check, serialized writes) is ``emulator_wire``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
 import gzip
 import importlib
-import itertools
 import json
 import logging
 import os
 import secrets
 import socket
-import stat
 import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from parlant_router.errors import describe_exception
+from parlant_router.snowflake.emulator_directory import (
+    HOST,
+    Advertisement,
+    EmulatorDirectory,
+    os_error_reason,
+)
+from parlant_router.snowflake.emulator_wire import SerializedWrites, valid_login
 from parlant_router.snowflake.errors import SnowflakeEmulatorError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from fakesnow.instance import FakeSnow
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp
 
 #: Emulators served by this process, by resolved directory.
 _RUNNING: dict[Path, SnowflakeEmulator] = {}
@@ -58,12 +59,7 @@ _RUNNING: dict[Path, SnowflakeEmulator] = {}
 _QUIET_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fakesnow", "fakesnow.server")
 _START_TIMEOUT_SECONDS = 15.0
 _POLL_SECONDS = 0.05
-
-#: Loopback only: the emulator is a development tool, never a network service.
-_HOST = "127.0.0.1"
 _USER = "emulator"
-_LOCK_FILE = "emulator.lock"
-_ADVERTISEMENT_FILE = "emulator.json"
 
 #: What Snowflake answers (HTTP 200) to a login with a wrong user or password.
 _BAD_CREDENTIALS = {
@@ -72,33 +68,6 @@ _BAD_CREDENTIALS = {
     "message": "Incorrect username or password was specified.",
     "success": False,
 }
-
-
-@dataclass(frozen=True)
-class _Advertisement:
-    """The contents of ``emulator.json``: where the serving process listens, and how to log in."""
-
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    pid: int
-    database: str
-    schema: str
-
-    @classmethod
-    def parse(cls, text: bytes) -> _Advertisement:
-        """The advertisement in ``text``; ValueError if it is not one (or not on loopback)."""
-        content = json.loads(text)
-        expected = fields(cls)
-        if not isinstance(content, dict) or set(content) != {item.name for item in expected}:
-            raise ValueError("not the advertised fields")
-        # The annotations are the type names ("int", "str"): annotations are postponed.
-        if any(type(content[item.name]).__name__ != item.type for item in expected):
-            raise ValueError("a field of the wrong type")
-        if content["host"] != _HOST:
-            raise ValueError("not on loopback")
-        return cls(**content)
 
 
 class SnowflakeEmulator:
@@ -148,7 +117,7 @@ class SnowflakeEmulator:
         self._lock_fd: int | None = None
         self._tokens: set[str] = set()
         #: The server this emulator serves or attached to; None when stopped.
-        self._advertisement: _Advertisement | None = None
+        self._advertisement: Advertisement | None = None
 
     @property
     def running(self) -> bool:
@@ -163,7 +132,7 @@ class SnowflakeEmulator:
     @property
     def host(self) -> str:
         """The server's address (always the loopback address)."""
-        return _HOST
+        return HOST
 
     @property
     def port(self) -> int | None:
@@ -178,7 +147,7 @@ class SnowflakeEmulator:
     @property
     def credentials_file(self) -> Path:
         """Where the serving process advertises its address and password."""
-        return self.directory / _ADVERTISEMENT_FILE
+        return EmulatorDirectory(self.directory).advertisement_file
 
     def start(self) -> dict[str, Any]:
         """Serve ``directory``, or attach to its server (idempotent); the connector's kwargs."""
@@ -224,7 +193,7 @@ class SnowflakeEmulator:
             del _RUNNING[self.directory]
         if advertisement is not None and server is not None:
             # First, so that no process attaches to a server that is going away.
-            self._withdraw(advertisement)
+            EmulatorDirectory(self.directory).withdraw(advertisement)
         if server is not None and thread is not None:
             _shut_down(server, thread)
         if fake is not None:
@@ -257,43 +226,43 @@ class SnowflakeEmulator:
             )
         # The serving process may be starting (lock taken, nothing advertised yet) or
         # stopping (the lock is about to be free): look again until one of them settles.
+        directory = EmulatorDirectory(self.directory)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
         while True:
-            lock_fd = self._try_lock()
+            lock_fd = directory.try_lock()
             if lock_fd is not None:
-                self._serve(lock_fd)
+                self._serve(directory, lock_fd)
                 return
-            advertisement = self._read_advertisement()
+            advertisement = directory.read()
             if advertisement is not None:
                 self._attach(advertisement)
                 return
             if time.monotonic() >= deadline:
                 raise SnowflakeEmulatorError(
                     f"{self.directory} is locked by another process that did not advertise "
-                    f"a Snowflake emulator in {self.credentials_file} within "
+                    f"a Snowflake emulator in {directory.advertisement_file} within "
                     f"{_START_TIMEOUT_SECONDS:g} s"
                 )
             time.sleep(_POLL_SECONDS)
 
-    def _attach(self, advertisement: _Advertisement) -> None:
+    def _attach(self, advertisement: Advertisement) -> None:
         where = f"pid {advertisement.pid} on {advertisement.host}:{advertisement.port}"
         if not self._attach_allowed:
             raise SnowflakeEmulatorError(f"{self.directory} is already served by {where}")
         self._advertisement = advertisement
 
-    def _serve(self, lock_fd: int) -> None:
+    def _serve(self, directory: EmulatorDirectory, lock_fd: int) -> None:
         with contextlib.ExitStack() as undo:
             undo.callback(os.close, lock_fd)
             _require_server_packages()
             # Whatever is advertised was left by a server that died without stop().
-            with contextlib.suppress(FileNotFoundError):
-                self.credentials_file.unlink()
+            directory.clear()
             sock = self._listen()
             undo.callback(sock.close)
             fake = self._open_database()
             undo.callback(fake.duck_conn.close)
-            advertisement = _Advertisement(
-                host=_HOST,
+            advertisement = Advertisement(
+                host=HOST,
                 port=sock.getsockname()[1],
                 user=_USER,
                 password=secrets.token_urlsafe(24),
@@ -303,7 +272,7 @@ class SnowflakeEmulator:
             )
             server, thread = self._run_server(self._app(fake, advertisement), sock)
             undo.callback(_shut_down, server, thread)
-            self._advertise(advertisement)
+            directory.advertise(advertisement)
             undo.pop_all()
         self._server, self._thread, self._fake = server, thread, fake
         self._lock_fd, self._advertisement = lock_fd, advertisement
@@ -318,77 +287,9 @@ class SnowflakeEmulator:
         except OSError as error:
             raise SnowflakeEmulatorError(
                 f"the Snowflake emulator directory {self.directory} is not writable: "
-                f"{_reason(error)}"
+                f"{os_error_reason(error)}"
             ) from None
         self.directory = self.directory.resolve()
-
-    def _try_lock(self) -> int | None:
-        """The locked ``emulator.lock`` (a descriptor), or None if another process holds it."""
-        path = self.directory / _LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as error:
-            raise SnowflakeEmulatorError(f"cannot open {path}: {_reason(error)}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
-
-    def _read_advertisement(self) -> _Advertisement | None:
-        """The serving process's advertisement, or None while there is none (yet) to use."""
-        path = self.credentials_file
-        try:
-            with path.open("rb") as file:
-                mode = os.fstat(file.fileno()).st_mode
-                if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                    raise SnowflakeEmulatorError(
-                        f"{path} is accessible to other users (mode "
-                        f"{stat.S_IMODE(mode):04o}): refusing the emulator password in it"
-                    )
-                advertisement = _Advertisement.parse(file.read())
-        except FileNotFoundError:
-            return None  # the serving process is starting
-        except OSError as error:
-            raise SnowflakeEmulatorError(f"cannot read {path}: {_reason(error)}") from None
-        except ValueError:
-            raise SnowflakeEmulatorError(
-                f"{path} is not a Snowflake emulator advertisement"
-            ) from None
-        # Written before a crash, read just before the new server removed it.
-        return advertisement if _is_alive(advertisement.pid) else None
-
-    def _advertise(self, advertisement: _Advertisement) -> None:
-        """Write ``emulator.json`` atomically, readable by its owner only."""
-        target = self.credentials_file
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                # A leftover temporary file keeps its old mode through O_CREAT.
-                os.fchmod(file.fileno(), 0o600)
-                json.dump(asdict(advertisement), file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise SnowflakeEmulatorError(f"cannot write {target}: {_reason(error)}") from None
-
-    def _withdraw(self, advertisement: _Advertisement) -> None:
-        """Remove ``emulator.json`` if it still advertises this server."""
-        try:
-            current = json.loads(self.credentials_file.read_bytes())
-        except (OSError, ValueError):
-            return
-        if current == asdict(advertisement):
-            with contextlib.suppress(FileNotFoundError):
-                self.credentials_file.unlink()
 
     def _listen(self) -> socket.socket:
         """A socket bound to the loopback port, handed to uvicorn: no window to lose it."""
@@ -401,11 +302,11 @@ class SnowflakeEmulator:
             # Nagle's algorithm meets the connector's delayed ACK and every answer stalls
             # ~40 ms. Linux copies the option from the listener to the connections it accepts.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.bind((_HOST, port))
+            sock.bind((HOST, port))
         except OSError as error:
             sock.close()
             raise SnowflakeEmulatorError(
-                f"the Snowflake emulator cannot listen on {_HOST}:{port}: {_reason(error)}"
+                f"the Snowflake emulator cannot listen on {HOST}:{port}: {os_error_reason(error)}"
             ) from None
         return sock
 
@@ -434,7 +335,7 @@ class SnowflakeEmulator:
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             app,
-            host=_HOST,
+            host=HOST,
             port=port,
             log_level="warning",
             # None: leave the host application's logging configuration alone.
@@ -452,7 +353,7 @@ class SnowflakeEmulator:
             time.sleep(0.02)
         if not server.started:
             _shut_down(server, thread)
-            raise SnowflakeEmulatorError(f"the Snowflake emulator did not start on {_HOST}:{port}")
+            raise SnowflakeEmulatorError(f"the Snowflake emulator did not start on {HOST}:{port}")
         return server, thread
 
     def _close_sessions(self) -> None:
@@ -464,7 +365,7 @@ class SnowflakeEmulator:
                     session.close()
         self._tokens.clear()
 
-    def _app(self, fake: FakeSnow, advertisement: _Advertisement) -> ASGIApp:
+    def _app(self, fake: FakeSnow, advertisement: Advertisement) -> ASGIApp:
         fakesnow_server = _fakesnow_server_module()
         from fakesnow.expr import normalise_ident
         from fakesnow.transforms import SERVER_VERSION
@@ -481,7 +382,7 @@ class SnowflakeEmulator:
             if request.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             data: dict[str, Any] = json.loads(body)["data"]
-            if not (self._accept_any_login or _valid_login(data, advertisement)):
+            if not (self._accept_any_login or valid_login(data, advertisement)):
                 return JSONResponse(_BAD_CREDENTIALS)
             session_params: dict[str, Any] = data["SESSION_PARAMETERS"]
             autocommit = session_params.get("AUTOCOMMIT", True)
@@ -519,114 +420,9 @@ class SnowflakeEmulator:
             Route("/session/v1/login-request", login_request, methods=["POST"]),
             *(r for r in fakesnow_server.routes if getattr(r, "path", None) not in replaced),
         ]
-        app: ASGIApp = _SerializedWrites(Starlette(routes=routes))
+        app: ASGIApp = SerializedWrites(Starlette(routes=routes))
         # The instrumentation hook (see the class docstring): the wrapper sees every request.
         return app if self._wrap_app is None else self._wrap_app(app)
-
-
-class _SerializedWrites:
-    """ASGI middleware: one MERGE, UPDATE or DELETE at a time, as Snowflake runs them.
-
-    Snowflake holds a table lock for an UPDATE, DELETE or MERGE, so concurrent ones run one
-    after the other, while INSERTs do not block. fakesnow runs statements concurrently in a
-    thread pool and implements MERGE as several DuckDB statements, so two concurrent
-    ``MERGE ... WHEN NOT MATCHED THEN INSERT`` of one key would both insert it: the
-    conditional writes that code relies on in production would not hold here. One lock for
-    the whole emulator is coarser than Snowflake's per table, which only costs throughput.
-    It is per request: a write inside an explicit transaction is not held until COMMIT.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-        self._lock = asyncio.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or scope["path"] != "/queries/v1/query-request"
-        ):
-            await self._app(scope, receive, send)
-            return
-        body, replay = await buffered_body(receive)
-        if not _takes_table_lock(_sql_text(scope, body)):
-            await self._app(scope, replay, send)
-            return
-        async with self._lock:
-            await self._app(scope, replay, send)
-
-
-_TABLE_LOCK_STATEMENTS = ("MERGE", "UPDATE", "DELETE")
-
-
-def _takes_table_lock(sql: str) -> bool:
-    """Whether Snowflake would run ``sql`` under a table lock (MERGE, UPDATE, DELETE)."""
-    # One more character than the longest keyword: UPDATED is not UPDATE.
-    head = _skip_comments(sql)[: max(map(len, _TABLE_LOCK_STATEMENTS)) + 1]
-    return "".join(itertools.takewhile(str.isalpha, head)).upper() in _TABLE_LOCK_STATEMENTS
-
-
-def _skip_comments(sql: str) -> str:
-    """``sql`` from its first token on: leading whitespace and comments (``--``, ``//``,
-    ``/* */``, as Snowflake reads them) left out. A loop, not a regex: linear on any text."""
-    position = 0
-    while True:
-        position = len(sql) - len(sql[position:].lstrip())
-        if sql.startswith(("--", "//"), position):
-            end = sql.find("\n", position)
-        elif sql.startswith("/*", position):
-            end = sql.find("*/", position + 2)
-            end = end + 1 if end >= 0 else end
-        else:
-            return sql[position:]
-        if end < 0:
-            return ""
-        position = end + 1
-
-
-async def buffered_body(receive: Receive) -> tuple[bytes, Receive]:
-    """The request body, and a ``receive`` that replays it to the wrapped app."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # a disconnect: the app sees an empty body and the client is gone anyway
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return body, replay
-
-
-def _sql_text(scope: Scope, body: bytes) -> str:
-    """The statement of a query request ("" if the body is not what the connector sends)."""
-    headers = dict(scope.get("headers", []))
-    try:
-        if headers.get(b"content-encoding", b"").lower() == b"gzip":
-            body = gzip.decompress(body)
-        request = json.loads(body)
-    except (OSError, ValueError):
-        return ""
-    return str(request.get("sqlText", "")) if isinstance(request, dict) else ""
-
-
-def _valid_login(data: dict[str, Any], advertisement: _Advertisement) -> bool:
-    """Whether a login body names the emulator's user and password (compared in constant time)."""
-    user = str(data.get("LOGIN_NAME") or "")
-    password = str(data.get("PASSWORD") or "")
-    # Snowflake user names are case-insensitive; passwords are not.
-    valid_user = secrets.compare_digest(user.upper().encode(), advertisement.user.upper().encode())
-    valid_password = secrets.compare_digest(password.encode(), advertisement.password.encode())
-    return valid_user and valid_password
 
 
 def _require_server_packages() -> None:
@@ -644,20 +440,6 @@ def _require_server_packages() -> None:
 def _shut_down(server: uvicorn.Server, thread: threading.Thread) -> None:
     server.should_exit = True
     thread.join(timeout=_START_TIMEOUT_SECONDS)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, and another user's
-    return True
-
-
-def _reason(error: OSError) -> str:
-    return error.strerror or type(error).__name__
 
 
 def _quiet_logs() -> None:
@@ -679,4 +461,4 @@ def _fakesnow_server_module() -> Any:
     return importlib.import_module("fakesnow.server")
 
 
-__all__ = ["SnowflakeEmulator", "buffered_body"]
+__all__ = ["SnowflakeEmulator"]

@@ -402,6 +402,6 @@ def _wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> Non
     ],
 )
 def test_which_statements_take_the_table_lock(sql: str, serialized: bool) -> None:
-    from parlant_router.snowflake.emulator import _takes_table_lock
+    from parlant_router.snowflake.emulator_wire import _takes_table_lock
 
     assert _takes_table_lock(sql) is serialized
