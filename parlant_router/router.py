@@ -280,6 +280,7 @@ class Router:
     ) -> CachedDocumentDatabase:
         """`database` under a read cache; with `server.replicas: many`, one that publishes
         its writes to the backend's change feed and forgets what other processes wrote."""
+        from parlant_router.snowflake.change_feed import UNANNOUNCED_WRITE_BOUND_SECONDS
         from parlant_router.stores.read_cache import CachedDocumentDatabase
 
         assert route.cache_max_bytes is not None
@@ -301,6 +302,7 @@ class Router:
             partitions=spec.cache_partitions,
             max_bytes=route.cache_max_bytes,
             observer=None if feed is None else feed.recorder(route.store),
+            max_age=None if feed is None else UNANNOUNCED_WRITE_BOUND_SECONDS,
         )
         if feed is not None:
             for collection in spec.cache_partitions:

@@ -50,6 +50,10 @@ OVERLAP_SECONDS = 30.0
 #: Rows older than this are deleted: every process has read them long since.
 RETENTION_SECONDS = 3600.0
 PRUNE_SECONDS = 600.0
+#: A process killed between a write and its next publication never announces that write;
+#: caches following the feed read each partition again after this long, which bounds how
+#: stale such a write can leave them.
+UNANNOUNCED_WRITE_BOUND_SECONDS = 60.0
 #: Rows per INSERT: 3 bound values each, well under the batch limits of database.py.
 _ROWS_PER_INSERT = 1000
 
@@ -254,4 +258,4 @@ class ChangeFeed:
             self._notify(scope, None)
 
 
-__all__ = ["TABLE", "ChangeFeed", "ScopedRecorder"]
+__all__ = ["TABLE", "UNANNOUNCED_WRITE_BOUND_SECONDS", "ChangeFeed", "ScopedRecorder"]

@@ -31,7 +31,9 @@ store's tables (`server.replicas: one`, the default). With `server.replicas: man
 cached write is also reported to `observer` (`record(collection, partition)`), which
 publishes it to the other processes (the Snowflake change feed), and `drop(collection,
 partition)` forgets what another process wrote: reads are then at most the feed's staleness
-bound behind the other processes' writes.
+bound behind the other processes' writes. A process killed between a write and its next
+publication leaves that write unannounced; `max_age` bounds how long a partition is served
+without being read again, and so how stale such a write can leave the others.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +95,7 @@ class _Partition:
     documents: dict[str, str] = field(default_factory=dict)
     """JSON text by id, in insertion order: compact, and every read parses a copy."""
     size: int = PARTITION_COST
+    loaded_at: float = field(default_factory=time.monotonic)
 
 
 def _text(document: Mapping[str, Any]) -> str:
@@ -158,11 +162,14 @@ class CachedDocumentDatabase(PassThroughDocumentDatabase):
         partitions: Mapping[str, str | None],
         max_bytes: int,
         observer: WriteObserver | None = None,
+        max_age: float | None = None,
     ) -> None:
         super().__init__(inner)
         self._partitions = dict(partitions)
         self.budget = CacheBudget(max_bytes)
         self._observer = observer
+        self._max_age = max_age
+        """Seconds after which a partition is read again whatever the feed said (None: never)."""
         self._collections: dict[str, CachedCollection[Any]] = {}
 
     def drop(self, collection: str, partition: str | None) -> None:
@@ -181,7 +188,7 @@ class CachedDocumentDatabase(PassThroughDocumentDatabase):
         if name not in self._partitions:
             return collection
         cached = CachedCollection(
-            collection, name, self._partitions[name], self.budget, self._observer
+            collection, name, self._partitions[name], self.budget, self._observer, self._max_age
         )
         self._collections[name] = cached
         return cached
@@ -197,11 +204,13 @@ class CachedCollection(PassThroughCollection[TDocument]):
         partition_field: str | None,
         budget: CacheBudget,
         observer: WriteObserver | None = None,
+        max_age: float | None = None,
     ) -> None:
         super().__init__(inner, name)
         self.partition_field = partition_field
         self._budget = budget
         self._observer = observer
+        self._max_age = max_age
         self._partitions: dict[Hashable, _Partition] = {}
         self._partition_of_id: dict[str, Hashable] = {}
         self._loading: dict[Hashable, asyncio.Future[_Partition | None]] = {}
@@ -225,6 +234,13 @@ class CachedCollection(PassThroughCollection[TDocument]):
 
     async def _partition(self, key: Hashable) -> _Partition | None:
         partition = self._partitions.get(key)
+        if (
+            partition is not None
+            and self._max_age is not None
+            and time.monotonic() - partition.loaded_at > self._max_age
+        ):
+            self.evict(key)
+            partition = None
         if partition is not None:
             self._budget.stats.hits += 1
             self._budget.touch(self, key)

@@ -627,3 +627,20 @@ async def test_documents_that_are_not_json_are_left_to_the_database() -> None:
         assert found == [odd] and found[0]["at"] == at  # type: ignore[typeddict-item]
     assert cached.budget.used == 0
     assert cached.stats.loads == 2 and cached.stats.bypassed == 2
+
+
+async def test_with_a_max_age_a_partition_is_read_again_once_it_is_older() -> None:
+    """`server.replicas: many`: what another process wrote but never announced (it died
+    before publishing) is served for at most `max_age`."""
+    stored = TransientDocumentDatabase()
+    cache = CachedDocumentDatabase(stored, partitions=PARTITIONS, max_bytes=ROOMY, max_age=0.3)
+    events = await cache.get_or_create_collection("events", Doc, exact)
+    direct = await stored.get_collection("events", Doc, exact)
+    await events.insert_one(event(0))
+    assert ids(await events.find({"session_id": {"$eq": "s1"}})) == ["e000"]
+    await direct.insert_one(event(1))  # another writer, unannounced
+
+    assert ids(await events.find({"session_id": {"$eq": "s1"}})) == ["e000"]
+    await asyncio.sleep(0.4)
+    assert ids(await events.find({"session_id": {"$eq": "s1"}})) == ["e000", "e001"]
+    assert cache.stats.loads == 2
