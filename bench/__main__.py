@@ -3,7 +3,8 @@
 ``python -m bench record`` re-records bench/turn_sequence.json from a real engine turn.
 ``python -m bench --server-turns`` runs only the server-turns workload (real servers, the
 official client; bench/server_turns.py) and prints its report; ``--no-server-turns`` leaves
-it out of a full run.
+it out of a full run. ``--replicas-only`` runs only the replicas workload (several servers with
+``server.replicas: many``; bench/replicas.py); ``--no-replicas`` leaves it out.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.adapters import OURS, UPSTREAM, available
 from bench.parameters import FULL, QUICK, Parameters
 from bench.turns import TURN_SEQUENCE_PATH, TurnSequence
+
+if TYPE_CHECKING:
+    from bench.replicas import ReplicaParameters
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -61,6 +65,21 @@ _OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
 )
 
 
+# Flags that override one field of the replicas preset: (flag, ReplicaParameters field, parser,
+# help). Their destinations are prefixed: `sessions` is also a field of Parameters.
+_REPLICA_OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("--replica-counts", "replica_counts", _ints, "replicas in the safety runs, e.g. 2,4"),
+    ("--replica-sessions", "sessions", int, "sessions in each safety run"),
+    ("--replica-messages", "messages", int, "customer messages per session there"),
+    ("--staleness-trials", "staleness_trials", int, "writes awaited on another replica"),
+    ("--max-staleness", "max_staleness", float, "server.max_staleness (default: the product's)"),
+    ("--replica-idle-window", "idle_window_seconds", float, "seconds of the replicas' idle window"),
+    ("--throughput-sessions", "throughput_sessions", int, "C of the throughput runs"),
+    ("--throughput-latency", "throughput_latency_ms", float, "L of the throughput runs, ms"),
+    ("--throughput-window", "throughput_window_seconds", float, "seconds per throughput run"),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -97,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="skip ours' concurrency runs with ConcurrentSessionDocumentStore",
     )
+    for flag, name, parse, help_text in _REPLICA_OVERRIDES:
+        metavar = flag.removeprefix("--").replace("-", "_").upper()
+        parser.add_argument(
+            flag, dest=f"replica_{name}", type=parse, metavar=metavar, help=help_text
+        )
     selection = parser.add_mutually_exclusive_group()
     selection.add_argument(
         "--server-turns",
@@ -110,6 +134,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="leave the server-turns workload out of the run",
     )
+    selection.add_argument(
+        "--replicas-only",
+        dest="only_replicas",
+        action="store_true",
+        help="run only the replicas workload (report on standard output by default)",
+    )
+    parser.add_argument(
+        "--no-replicas",
+        dest="with_replicas",
+        action="store_false",
+        help="leave the replicas workload out of the run",
+    )
     return parser
 
 
@@ -118,6 +154,15 @@ def parameters_from(args: argparse.Namespace) -> Parameters:
     base = QUICK if args.quick else FULL
     fields = [name for _, name, _, _ in _OVERRIDES] + ["session_locks"]
     overrides = {name: getattr(args, name) for name in fields}
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def replica_parameters_from(args: argparse.Namespace) -> ReplicaParameters:
+    """The replicas preset (full or quick) with the flags given applied."""
+    from bench.replicas import FULL_REPLICAS, QUICK_REPLICAS
+
+    base = QUICK_REPLICAS if args.quick else FULL_REPLICAS
+    overrides = {name: getattr(args, f"replica_{name}") for _, name, _, _ in _REPLICA_OVERRIDES}
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -146,27 +191,34 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from bench.replicas import ReplicasResults, run_replicas
     from bench.report import render
     from bench.run import RunResults, run
     from bench.server_turns import ServerTurnsResults, run_server_turns
 
+    if args.only_replicas and not args.with_replicas:
+        print("python -m bench: --replicas-only and --no-replicas contradict", file=sys.stderr)
+        return 2
     parameters = parameters_from(args)
     results: RunResults | None = None
-    if not args.only_server_turns:
+    if not (args.only_server_turns or args.only_replicas):
         names = _adapter_names(args.adapters)
         if names is None:
             return 2
         sequence = TurnSequence.load(args.sequence)
         results = asyncio.run(run(parameters, sequence, names))
     server_turns: ServerTurnsResults | None = None
-    if args.only_server_turns or args.with_server_turns:
+    if args.only_server_turns or (args.with_server_turns and not args.only_replicas):
         server_turns = asyncio.run(run_server_turns(parameters))
+    replicas: ReplicasResults | None = None
+    if args.only_replicas or (args.with_replicas and not args.only_server_turns):
+        replicas = asyncio.run(run_replicas(replica_parameters_from(args)))
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     command = "make bench" if not shown else f"python -m bench {shown}"
-    text = render(results, command=command, server_turns=server_turns)
-    # A server-turns-only report is not the whole docs/benchmarks.md: never written there
-    # unless --output says so.
-    partial = args.quick or args.only_server_turns
+    text = render(results, command=command, server_turns=server_turns, replicas=replicas)
+    # A server-turns-only or replicas-only report is not the whole docs/benchmarks.md: never
+    # written there unless --output says so.
+    partial = args.quick or args.only_server_turns or args.only_replicas
     output = args.output if args.output is not None else (None if partial else DEFAULT_OUTPUT)
     if output is None:
         print(text)

@@ -49,7 +49,7 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -75,7 +75,7 @@ from parlant.core.persistence.document_database import (
     UpdateResult,
 )
 from parlant.core.sessions import EventKind, EventSource
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.parameters import Parameters
 from bench.server import free_port
@@ -84,6 +84,7 @@ from parlant_router.config.models import SnowflakeBackendConfig
 from parlant_router.config.routes import resolve_routes
 from parlant_router.durable.passthrough import PassThroughCollection, PassThroughDocumentDatabase
 from parlant_router.snowflake.emulator import SnowflakeEmulator
+from parlant_router.snowflake.emulator_wire import buffered_body
 from parlant_router.stores.catalog import STORES
 from parlant_router.stores.read_cache import CachedDocumentDatabase
 from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
@@ -193,29 +194,6 @@ class WireCounts:
         )
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The request body, and a ``receive`` that replays it to the wrapped app."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # a disconnect: the app sees an empty body and the client is gone anyway
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return body, replay
-
-
 def _sql_text(scope: Scope, body: bytes) -> str:
     """The statement of a query request ("" if the body is not what the connector sends)."""
     headers = dict(scope.get("headers", []))
@@ -238,9 +216,12 @@ class WireMeter:
     request, so concurrent statements wait concurrently, as concurrent round trips do.
     """
 
-    def __init__(self, classifier: StoreClassifier) -> None:
+    def __init__(self, classifier: StoreClassifier, *, background: Collection[str] = ()) -> None:
         self.latency_ms = 0.0
         self.classifier = classifier
+        self.background = frozenset(background)
+        """Stores whose statements are counted but do not break a quiet period (a change
+        feed's polls, which never stop)."""
         self._lock = threading.Lock()
         self._total = 0
         self._by_store: Counter[str] = Counter()
@@ -263,7 +244,7 @@ class WireMeter:
             ):
                 await app(scope, receive, send)
                 return
-            body, replay = await _buffered(receive)
+            body, replay = await buffered_body(receive)
             self.record(_sql_text(scope, body))
             latency = self.latency_ms
             if latency > 0:
@@ -280,13 +261,15 @@ class WireMeter:
         """Count one statement."""
         shape = statement_shape(sql)
         store = self.classifier.store_of(shape)
+        now = time.monotonic()
         with self._lock:
             self._total += 1
             self._by_store[store] += 1
             self._by_shape[(store, shape)] += 1
-            self._last = time.monotonic()
+            if store not in self.background:
+                self._last = now
             if self.trace is not None:
-                self.trace.append((self._last, store, shape))
+                self.trace.append((now, store, shape))
 
     # fakesnow runs each query synchronously on its event loop, so the durations of
     # concurrent requests overlap; the time with at least one inside is its utilisation.
@@ -311,7 +294,7 @@ class WireMeter:
             return WireCounts(self._total, dict(self._by_store), dict(self._by_shape), busy)
 
     def quiet_seconds(self) -> float:
-        """Seconds since the last statement arrived."""
+        """Seconds since the last statement arrived (of a store not in ``background``)."""
         with self._lock:
             return time.monotonic() - self._last
 
@@ -384,15 +367,16 @@ def warehouse_overrides(connection: Mapping[str, Any]) -> list[str]:
     return overrides
 
 
-def _server_env() -> dict[str, str]:
-    env = {**os.environ, PASSWORD_VARIABLE: "bench-dummy", "PYTHONUNBUFFERED": "1"}
+def server_env(connection: Mapping[str, Any]) -> dict[str, str]:
+    """The servers' environment: the emulator's generated password in `PASSWORD_VARIABLE`."""
+    env = {**os.environ, PASSWORD_VARIABLE: str(connection["password"]), "PYTHONUNBUFFERED": "1"}
     # The shipped file's base configuration, whatever the caller's shell selects.
     env.pop("PARLANT_ENV", None)
     env.pop("PARLANT_CONFIG", None)
     return env
 
 
-def _set_arguments(overrides: Sequence[str]) -> list[str]:
+def set_arguments(overrides: Sequence[str]) -> list[str]:
     return [argument for override in overrides for argument in ("--set", override)]
 
 
@@ -407,14 +391,17 @@ def _cache_column(routes_output: str) -> dict[str, str]:
 
 
 def check_overrides(
-    config_path: Path, configuration: ServerConfiguration, overrides: Sequence[str]
+    config_path: Path,
+    configuration: ServerConfiguration,
+    overrides: Sequence[str],
+    env: Mapping[str, str],
 ) -> None:
     """Fail unless ``parlant-router routes`` accepts ``overrides`` with the cache as expected."""
     result = subprocess.run(
-        [str(PARLANT_ROUTER), "routes", "-c", str(config_path), *_set_arguments(overrides)],
+        [str(PARLANT_ROUTER), "routes", "-c", str(config_path), *set_arguments(overrides)],
         capture_output=True,
         text=True,
-        env=_server_env(),
+        env=dict(env),
         timeout=120,
         check=False,
     )
@@ -440,7 +427,7 @@ _ERROR_LINE = re.compile(r"\[\s*(error|critical|exception)\s*\]|Traceback \(most
 class ServerProcess:
     """One ``parlant-router run`` subprocess, its output in ``log``."""
 
-    def __init__(self, argv: Sequence[str], port: int, log: Path) -> None:
+    def __init__(self, argv: Sequence[str], port: int, log: Path, env: Mapping[str, str]) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.log = log
@@ -449,7 +436,7 @@ class ServerProcess:
             list(argv),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
-            env=_server_env(),
+            env=dict(env),
             cwd=REPOSITORY,
         )
 
@@ -527,6 +514,8 @@ class IdleFigure:
     counts: WireCounts
     polls: int
     """Long polls answered (by 504, as nothing arrives) during the window."""
+    started: float = 0.0
+    """When the window began (``time.monotonic()``)."""
 
     @property
     def per_second(self) -> float:
@@ -704,8 +693,18 @@ async def run_turns_at(
         figures.append(figure)
 
 
-async def run_idle(client: AsyncParlantClient, meter: WireMeter, p: Parameters) -> IdleFigure:
-    """``idle_clients`` clients long-polling empty sessions; statements in the window (L=0)."""
+async def run_idle(
+    client: AsyncParlantClient,
+    meter: WireMeter,
+    p: Parameters,
+    *,
+    waiters: Sequence[AsyncParlantClient] = (),
+) -> IdleFigure:
+    """``idle_clients`` clients long-polling empty sessions; statements in the window (L=0).
+
+    The sessions are created through ``client``; the waiting clients poll through
+    ``waiters`` in turn (several servers), by default through ``client``.
+    """
     meter.latency_ms = 0.0
     agent = await client.agents.create(name="Idle", description="Waits")
     customer = await client.customers.create(name="Waiting customer")
@@ -716,12 +715,12 @@ async def run_idle(client: AsyncParlantClient, meter: WireMeter, p: Parameters) 
     await meter.wait_quiet(p.quiet_seconds)
     polls = 0
 
-    async def wait_on(session_id: str) -> None:
+    async def wait_on(waiter: AsyncParlantClient, session_id: str) -> None:
         nonlocal polls
         offset = 0
         while True:
             try:
-                events = await client.sessions.list_events(
+                events = await waiter.sessions.list_events(
                     session_id, min_offset=offset, wait_for_data=p.idle_wait_seconds
                 )
             except GatewayTimeoutError:
@@ -730,12 +729,16 @@ async def run_idle(client: AsyncParlantClient, meter: WireMeter, p: Parameters) 
             if events:  # not expected on an empty session; keep waiting for newer ones
                 offset = max(e.offset for e in events) + 1
 
-    tasks = [asyncio.create_task(wait_on(s.id)) for s in sessions]
+    through = list(waiters) or [client]
+    tasks = [
+        asyncio.create_task(wait_on(through[i % len(through)], s.id))
+        for i, s in enumerate(sessions)
+    ]
     try:
         # Each client's first poll may load its session into the cache: not steady state.
         await asyncio.sleep(min(2.0, p.quiet_seconds))
         before, polls_before = meter.snapshot(), polls
-        started = time.perf_counter()
+        started, window_start = time.perf_counter(), time.monotonic()
         await asyncio.sleep(p.idle_window_seconds)
         counts = meter.snapshot() - before
         seconds = time.perf_counter() - started
@@ -744,7 +747,7 @@ async def run_idle(client: AsyncParlantClient, meter: WireMeter, p: Parameters) 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return IdleFigure(len(sessions), seconds, counts, answered)
+    return IdleFigure(len(sessions), seconds, counts, answered, window_start)
 
 
 async def measure_configuration(
@@ -764,15 +767,17 @@ async def measure_configuration(
         f"server.home={work / f'home-{configuration.slug}'}",
         *configuration.overrides,
     ]
-    check_overrides(config_path, configuration, overrides)
+    env = server_env(connection)
+    check_overrides(config_path, configuration, overrides, env)
     figures = ConfigurationFigures(configuration)
     meter.latency_ms = 0.0
     before = meter.snapshot()
     started = time.perf_counter()
     server = ServerProcess(
-        [str(PARLANT_ROUTER), "run", "-c", str(config_path), *_set_arguments(overrides)],
+        [str(PARLANT_ROUTER), "run", "-c", str(config_path), *set_arguments(overrides)],
         port,
         work / f"server-{configuration.slug}.log",
+        env,
     )
     try:
         await _measure_server(server, figures, meter, p, started, before)

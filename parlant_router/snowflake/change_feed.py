@@ -6,28 +6,30 @@ offers no notification a client could wait on, and Parlant's tables have no colu
 when a row changed (their layout is upstream's, so it stays). So the processes tell each
 other, through one small table per schema, `PARLANT_ROUTER_CHANGES`:
 
-- a process's cached writes are recorded as (writer, scope, partition) in memory, and every
-  *interval* (half the staleness bound) the new ones are appended in one INSERT, stamped
-  with the warehouse's own clock (no clock of any server is trusted);
+- a process's cached writes are recorded as (writer, scope, partition) in memory and
+  appended in one INSERT, stamped with the warehouse's own clock (no clock of any server is
+  trusted): at once when the process published nothing during the last *interval* (half the
+  staleness bound), else when that interval is over; so at most one INSERT per interval;
 - every interval each process reads the rows other writers appended since its previous read
   (one SELECT, whatever the number of sessions and waiting clients) and tells the
   subscribers of each scope which partition changed: the read cache forgets it, the session
   listener wakes the clients waiting on that session.
 
 A write is thus seen by another process within two intervals, the bound, plus the time of
-two statements. Rows are read again for `OVERLAP_SECONDS` after their timestamp (a row is
+two statements; a write after a quiet interval, within one. Rows are read again for `OVERLAP_SECONDS` after their timestamp (a row is
 stamped when its INSERT starts and visible only once it commits) and recognized when seen
 twice. A process that could not read the table for longer than that has missed rows: it
 tells every subscriber to forget everything. Rows older than `RETENTION_SECONDS` are deleted
 by whichever process starts, and then every `PRUNE_SECONDS`.
 
-An idle process sends one statement per interval; a process that wrote sends two.
+An idle process sends one statement per interval; a process that wrote, at most two.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -95,6 +97,8 @@ class ChangeFeed:
         self._seen: dict[tuple[str, str, str | None, int], int] = {}
         self._since_ms: int | None = None
         self._last_read = 0.0
+        self._last_flush = -math.inf
+        self._flusher: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self._task: asyncio.Task[None] | None = None
         self.polls = 0
@@ -110,6 +114,8 @@ class ChangeFeed:
     def record(self, scope: str, partition: str | None) -> None:
         """`partition` of `scope` was written here (None: any of it); published next tick."""
         self._pending.add((scope, partition))
+        if self._task is not None and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.get_running_loop().create_task(self._publish())
 
     def recorder(self, prefix: str) -> ScopedRecorder:
         """A read cache's observer: records `collection` writes under scope `prefix.collection`."""
@@ -134,8 +140,9 @@ class ChangeFeed:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [t for t in (self._task, self._flusher) if t is not None]
+        self._task = self._flusher = None
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -147,6 +154,17 @@ class ChangeFeed:
         while True:
             await asyncio.sleep(self.interval)
             await self.tick()
+
+    async def _publish(self) -> None:
+        """Flush now, or once an interval has passed since the last flush."""
+        delay = self._last_flush + self.interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            await self._flush()
+        except Exception as error:
+            # Still pending: the next tick publishes it.
+            self._logger.warning(f"change feed: {describe_exception(error, limit=300)}")
 
     async def tick(self) -> None:
         """Publish this process's writes, then read the others' (what the loop does)."""
@@ -182,6 +200,7 @@ class ChangeFeed:
         if not rows:
             return
         self._pending.clear()
+        self._last_flush = time.monotonic()
         try:
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 batch = rows[start : start + _ROWS_PER_INSERT]

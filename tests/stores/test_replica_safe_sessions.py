@@ -54,7 +54,14 @@ async def replica(
                 logger, connection_params=emulator.connect_kwargs(), pool_size=4
             )
         )
-        feed = await stack.enter_async_context(ChangeFeed(pool, logger, max_staleness=staleness))
+        # The feed on connections of its own (the router shares the backend's): the store's
+        # statements are then counted apart from the feed's.
+        feed_pool = await stack.enter_async_context(
+            SnowflakeDocumentDatabase(logger, connection_params=emulator.connect_kwargs())
+        )
+        feed = await stack.enter_async_context(
+            ChangeFeed(feed_pool, logger, max_staleness=staleness)
+        )
         database = await stack.enter_async_context(pool.with_table_prefix(table_prefix))
         partitions = STORES["sessions"].cache_partitions
         cache = CachedDocumentDatabase(
@@ -113,8 +120,6 @@ async def test_two_replicas_appending_to_one_session_store_every_event_once(
 async def test_an_append_nobody_raced_is_one_statement_and_a_lost_race_four(
     emulator: SnowflakeEmulator, table_prefix: str
 ) -> None:
-    # A long staleness bound: the feeds stay quiet while statements are counted (the
-    # counter is the pool's, which the feed shares).
     async with (
         replica(emulator, table_prefix, staleness=120) as a,
         replica(emulator, table_prefix, staleness=120) as b,
