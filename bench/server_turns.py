@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import gzip
 import json
 import math
 import os
@@ -84,7 +83,7 @@ from parlant_router.config.models import SnowflakeBackendConfig
 from parlant_router.config.routes import resolve_routes
 from parlant_router.durable.passthrough import PassThroughCollection, PassThroughDocumentDatabase
 from parlant_router.snowflake.emulator import SnowflakeEmulator
-from parlant_router.snowflake.emulator_wire import buffered_body
+from parlant_router.snowflake.emulator_wire import buffered_body, query_request
 from parlant_router.stores.catalog import STORES
 from parlant_router.stores.read_cache import CachedDocumentDatabase
 from parlant_router.stores.session_store import ConcurrentSessionDocumentStore
@@ -196,13 +195,7 @@ class WireCounts:
 
 def _sql_text(scope: Scope, body: bytes) -> str:
     """The statement of a query request ("" if the body is not what the connector sends)."""
-    headers = dict(scope.get("headers", []))
-    try:
-        if headers.get(b"content-encoding", b"").lower() == b"gzip":
-            body = gzip.decompress(body)
-        request = json.loads(body)
-    except (OSError, ValueError):
-        return ""
+    request = query_request(scope, body)
     sql = str(request.get("sqlText", ""))
     # describeOnly requests are round trips too, for statements the connector prepares.
     return f"[describe] {sql}" if request.get("describeOnly") else sql

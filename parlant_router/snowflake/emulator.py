@@ -20,9 +20,7 @@ the wire in front of fakesnow (the credential check, serialized writes) is ``emu
 from __future__ import annotations
 
 import contextlib
-import gzip
 import importlib
-import json
 import logging
 import os
 import secrets
@@ -43,7 +41,11 @@ from parlant_router.snowflake.emulator_directory import (
     EmulatorDirectory,
     os_error_reason,
 )
-from parlant_router.snowflake.emulator_wire import SerializedWrites, valid_login
+from parlant_router.snowflake.emulator_wire import (
+    SerializedWrites,
+    connector_request,
+    valid_login,
+)
 from parlant_router.snowflake.errors import SnowflakeEmulatorError
 
 if TYPE_CHECKING:
@@ -378,13 +380,14 @@ class SnowflakeEmulator:
             # checks the credentials fakesnow ignores: other processes may reach the port.
             database = (d := request.query_params.get("databaseName")) and normalise_ident(d)
             schema = (s := request.query_params.get("schemaName")) and normalise_ident(s)
-            body = await request.body()
-            if request.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            data: dict[str, Any] = json.loads(body)["data"]
-            if not (self._accept_any_login or valid_login(data, advertisement)):
+            gzipped = request.headers.get("Content-Encoding") == "gzip"
+            data = connector_request(gzipped, await request.body()).get("data")
+            # A body that is not a login is refused as a wrong password, not with a 500.
+            if not isinstance(data, dict) or not (
+                self._accept_any_login or valid_login(data, advertisement)
+            ):
                 return JSONResponse(_BAD_CREDENTIALS)
-            session_params: dict[str, Any] = data["SESSION_PARAMETERS"]
+            session_params: dict[str, Any] = data.get("SESSION_PARAMETERS") or {}
             autocommit = session_params.get("AUTOCOMMIT", True)
             token = secrets.token_urlsafe(32)
             fakesnow_server.sessions[token] = fake.connect(

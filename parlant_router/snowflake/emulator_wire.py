@@ -114,16 +114,30 @@ async def buffered_body(receive: Receive) -> tuple[bytes, Receive]:
     return body, replay
 
 
+def connector_request(gzipped: bool, body: bytes) -> dict[str, Any]:
+    """The JSON object the connector posted (it gzips its bodies); {} for anything else."""
+    try:
+        request = json.loads(gzip.decompress(body) if gzipped else body)
+    except (OSError, ValueError):
+        return {}
+    return request if isinstance(request, dict) else {}
+
+
+def query_request(scope: Scope, body: bytes) -> dict[str, Any]:
+    """`connector_request` of an ASGI request, from its Content-Encoding header."""
+    headers = dict(scope.get("headers", []))
+    return connector_request(headers.get(b"content-encoding", b"").lower() == b"gzip", body)
+
+
 def _sql_text(scope: Scope, body: bytes) -> str:
     """The statement of a query request ("" if the body is not what the connector sends)."""
-    headers = dict(scope.get("headers", []))
-    try:
-        if headers.get(b"content-encoding", b"").lower() == b"gzip":
-            body = gzip.decompress(body)
-        request = json.loads(body)
-    except (OSError, ValueError):
-        return ""
-    return str(request.get("sqlText", "")) if isinstance(request, dict) else ""
+    return str(query_request(scope, body).get("sqlText", ""))
 
 
-__all__ = ["SerializedWrites", "buffered_body", "valid_login"]
+__all__ = [
+    "SerializedWrites",
+    "buffered_body",
+    "connector_request",
+    "query_request",
+    "valid_login",
+]

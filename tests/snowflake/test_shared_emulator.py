@@ -214,6 +214,18 @@ def test_wrong_credentials_and_unknown_sessions_are_refused(tmp_path: Path, serv
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == status, (method, path)
 
+    # A login body that is not one (garbage, gzip that is not, no `data`): refused, no 500.
+    for body, headers in (
+        (b"not json", {}),
+        (b"not gzip", {"Content-Encoding": "gzip"}),
+        (json.dumps({"data": "x"}).encode(), {}),
+    ):
+        request = urllib.request.Request(
+            base + "/session/v1/login-request", body, headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as answered:
+            assert json.loads(answered.read())["code"] == "390100"
+
 
 def test_accept_any_login_lifts_the_password_check(tmp_path: Path) -> None:
     """For tests of authentication methods the emulator cannot verify (key pairs, tokens)."""
