@@ -17,7 +17,8 @@ A collection that can do better offers these methods (duck-typed, see `Condition
 `SnowflakeDocumentCollection` implements both in SQL (a guarded UPDATE, a MERGE); the
 pass-through wrappers forward them. For any other collection the functions below fall back
 to a read and a write, which is exact only under the caller's own lock in one process (what
-`server.replicas: one` promises); `supports_conditional_writes` tells them apart.
+`server.replicas: one` promises). `server.replicas: many` needs the sessions store on a
+snowflake backend (checked at load), so its writes always reach the SQL.
 """
 
 from __future__ import annotations
@@ -43,14 +44,6 @@ class ConditionalWrites(Protocol):
     async def update_with(self, filters: Where, change: Change) -> UpdateResult[Any]: ...
 
     async def insert_unless(self, document: Any, conflict: Where) -> bool: ...
-
-
-def supports_conditional_writes(collection: DocumentCollection[Any]) -> bool:
-    """Whether `collection` writes conditionally itself, down to the database."""
-    probe = getattr(collection, "conditional_writes_supported", None)
-    if probe is not None:
-        return bool(probe())
-    return isinstance(collection, ConditionalWrites)
 
 
 async def update_with(
@@ -81,6 +74,5 @@ __all__ = [
     "Change",
     "ConditionalWrites",
     "insert_unless",
-    "supports_conditional_writes",
     "update_with",
 ]

@@ -30,7 +30,6 @@ from parlant.core.persistence.document_database import (
 from parlant_router.durable.conditional_writes import (
     Change,
     insert_unless,
-    supports_conditional_writes,
     update_with,
 )
 
@@ -132,10 +131,6 @@ class PassThroughCollection(DocumentCollection[TDocument], Generic[TDocument]):
 
     # Conditional writes (durable/conditional_writes.py): forwarded, so that a wrapper never
     # hides what the database underneath can do.
-
-    def conditional_writes_supported(self) -> bool:
-        """Whether the collection underneath writes conditionally itself."""
-        return supports_conditional_writes(self.inner)
 
     async def update_with(self, filters: Where, change: Change) -> UpdateResult[TDocument]:
         await self.before("update_one", filters)

@@ -112,7 +112,7 @@ LOCK_SCOPES: Mapping[str, str] = {
 
 #: Sessions as the current task read them (`read_session`), most recent last: what the
 #: values an `update_session` of the same task passes were computed from.
-_READ_IN_TASK: contextvars.ContextVar[Mapping[SessionId, tuple[Mapping[str, Any], ...]]] = (
+_READ_IN_TASK: contextvars.ContextVar[Mapping[SessionId, tuple[Session, ...]]] = (
     contextvars.ContextVar("parlant_router_sessions_read", default=MappingProxyType({}))
 )
 _READS_KEPT = 4
@@ -289,7 +289,9 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
         async with self._session(session_id, write=False):
             session = await super().read_session(session_id)
         reads = _READ_IN_TASK.get()
-        kept = (*reads.get(session_id, ())[1 - _READS_KEPT :], self._serialize_session(session))
+        # Kept as read (serialized only if the task updates the session): reads are the
+        # hot path, ~30 per turn, updates one or two.
+        kept = (*reads.get(session_id, ())[1 - _READS_KEPT :], session)
         # A new mapping: the task's context holds its own, its children inherit a copy.
         _READ_IN_TASK.set({**reads, session_id: kept})
         return session
@@ -297,7 +299,7 @@ class ConcurrentSessionDocumentStore(SessionDocumentStore):
     @override
     async def update_session(self, session_id: SessionId, params: SessionUpdateParams) -> Session:
         fields = cast(Mapping[str, Any], self._serialize_session_update_params(params))
-        read = _READ_IN_TASK.get().get(session_id, ())
+        read = [self._serialize_session(s) for s in _READ_IN_TASK.get().get(session_id, ())]
         return await self._change_session(session_id, relative_update(fields, read))
 
     async def _change_session(self, session_id: SessionId, change: Change) -> Session:

@@ -12,7 +12,7 @@ import pytest
 from parlant.core.persistence.common import ObjectId, SortDirection
 from parlant.core.persistence.document_database import BaseDocument, identity_loader
 
-from parlant_router.durable.conditional_writes import supports_conditional_writes
+from parlant_router.durable.conditional_writes import ConditionalWrites
 from parlant_router.snowflake import DuplicateDocumentError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ async def test_insert_unless_inserts_once_and_reports_a_conflict(
 ) -> None:
     async with open_database() as database:
         events = await database.create_collection("events", BaseDocument)
-        assert supports_conditional_writes(events)
+        assert isinstance(events, ConditionalWrites)
         before = database.statements_sent
 
         assert await events.insert_unless(event("e0", "s", 0), taken("s", 0))  # type: ignore[attr-defined]
