@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from parlant_router.backends.base import Backend
 from parlant_router.config.loading import LoadedConfig
-from parlant_router.config.models import backend_secrets
 from parlant_router.config.naming import stored_collection_name
 from parlant_router.config.routes import ResolvedRoute, resolve_routes
+from parlant_router.config.secrets import backend_secrets
 from parlant_router.errors import describe_exception
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
 """Command line: `parlant-router` and the `parlant` alias.
 
-Every `ParlantRouterError` ends the command with its one-line message on
-stderr and no traceback: exit 2 for a `ConfigError`, 1 for a `RouterError`.
+Every `ParlantRouterError` ends the command with its message on stderr (one line
+per mistake: a `ConfigError` may report several) and no traceback: exit 2 for a
+`ConfigError`, 1 for a `RouterError`.
 The router and the store probe are imported inside their commands, so that
 `routes`, `schema` and `init` stay fast and never import Parlant.
 """
@@ -46,7 +47,7 @@ def _user_error(error: BaseException) -> ParlantRouterError | None:
 
 
 def _reports_errors(command: F) -> F:
-    """Turn a ParlantRouterError into its one line on stderr and the documented exit status."""
+    """Turn a ParlantRouterError into its lines on stderr and the documented exit status."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -1,8 +1,8 @@
 """The exceptions of parlant-router, and how any exception is told in one line.
 
 Every failure a user can cause (a bad config file, a backend that cannot be
-reached) is a `ParlantRouterError` whose `str()` is one line, safe to print:
-it never contains a secret. The CLI prints that line and exits (2 for a
+reached) is a `ParlantRouterError` whose `str()` is one line per mistake, safe to
+print: it never contains a secret. The CLI prints those lines and exits (2 for a
 `ConfigError`, 1 for a `RouterError`) without a traceback.
 
 Exceptions raised by others (drivers, user code) are told with
@@ -14,7 +14,7 @@ nothing of the package: every other module may use it.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _PYMONGO_TAIL = " (configured timeouts"
 
@@ -35,6 +35,31 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+_SECRET_NAME_PARTS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "passcode",
+    "pwd",
+    "secret",
+    "token",
+    "private_key",
+    "api_key",
+    "apikey",
+    "credential",
+)
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a setting's name says it holds a secret (``oauth_client_secret``, ``api_token``).
+
+    For names no model knows (connector ``options``, a factory's keyword arguments); it errs
+    on the side of secrecy (``client_request_mfa_token``, a flag, looks secret too).
+    """
+    lowered = name.lower()
+    return any(part in lowered for part in _SECRET_NAME_PARTS)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -46,12 +71,17 @@ class ParlantRouterError(Exception):
 
 
 class ConfigError(ParlantRouterError):
-    """A mistake in the configuration, located in its source.
+    """A mistake in the configuration, located in its source; or several of them.
 
     `str()` is one line: ``FILE:LINE:COL: dotted.key: message``. Parts that are
     unknown are left out (a missing file has no line; an error about the whole
     file has no key). ``file`` is the name of the source as the user knows it: a
     path, or ``--set key=value`` for a command-line override.
+
+    A load that found several mistakes raises one `ConfigError` made by `combine`:
+    ``issues`` holds each of them (in file order), ``str()`` is their lines joined by
+    newlines, and ``file``/``line``/``col``/``key``/``message`` are the first one's.
+    A single error's ``issues`` is ``(self,)``.
     """
 
     def __init__(
@@ -68,11 +98,36 @@ class ConfigError(ParlantRouterError):
         self.line = line
         self.col = col
         self.key = key
+        self._others: tuple[ConfigError, ...] = ()
         super().__init__(str(self))
+
+    @classmethod
+    def combine(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error reporting every one of `errors` (at least one), duplicates dropped."""
+        unique = list({str(error): error for error in errors}.values())
+        first = unique[0]
+        if len(unique) == 1:
+            return first
+        combined = cls(
+            first.message, file=first.file, line=first.line, col=first.col, key=first.key
+        )
+        combined._others = tuple(unique[1:])
+        combined.args = (str(combined),)
+        return combined
+
+    @property
+    def issues(self) -> tuple[ConfigError, ...]:
+        """Every mistake this error reports, each a single `ConfigError`."""
+        if not self._others:
+            return (self,)
+        first = ConfigError(
+            self.message, file=self.file, line=self.line, col=self.col, key=self.key
+        )
+        return (first, *self._others)
 
     @property
     def location(self) -> str:
-        """``FILE:LINE:COL`` (or the parts of it that are known)."""
+        """``FILE:LINE:COL`` (or the parts of it that are known) of the (first) mistake."""
         parts = [self.file or "<config>"]
         if self.line is not None:
             parts.append(str(self.line))
@@ -84,7 +139,7 @@ class ConfigError(ParlantRouterError):
         head = self.location
         if self.key:
             head = f"{head}: {self.key}"
-        return f"{head}: {self.message}"
+        return "\n".join((f"{head}: {self.message}", *(str(other) for other in self._others)))
 
 
 class RouterError(ParlantRouterError):

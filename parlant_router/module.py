@@ -35,8 +35,9 @@ async def configure_module(container: Container) -> Container:
         return await router.configure_container(container)
     except ParlantRouterError as error:
         await shutdown_module()
-        # Same contract as the CLI: one line, no traceback, 2 for a config mistake.
-        print(f"parlant_router.module: {error}", file=sys.stderr)
+        # Same contract as the CLI: one line per mistake, no traceback, 2 for a config mistake.
+        for line in str(error).splitlines():
+            print(f"parlant_router.module: {line}", file=sys.stderr)
         raise SystemExit(2 if isinstance(error, ConfigError) else 1) from None
 
 

@@ -95,6 +95,7 @@ class SnowflakeBackend(Backend):
             connection_params=self._emulator_params,
             credentials=self._credentials,
             pool_size=config.pool_size,
+            connection_wait_timeout=config.connection_wait_timeout,
             table_type=config.table_type,
         )
         try:

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from parlant_router.config.models import SECRET_KEYS
+from parlant_router.config.secrets import secret_path
 from parlant_router.config.yaml_tree import KeyPath, Position, PositionedTree
 
 _INTERPOLATION_RE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
@@ -23,7 +23,7 @@ def interpolate(tree: PositionedTree, root: Position) -> set[str]:
     """Replace `${VAR}`, `${VAR:-default}` and `$${` in every string outside `environments`.
 
     Errors are `ConfigError`s located where the string was written (`root` when it has no
-    position). Returns the values that ended up under secret keys, to keep them out of
+    position). Returns the values that may be secrets (`secrets.secret_path`), to keep them out of
     errors.
     """
     secrets: set[str] = set()
@@ -51,7 +51,7 @@ def interpolate(tree: PositionedTree, root: Position) -> set[str]:
     def walk(node: Any, path: KeyPath) -> Any:
         if isinstance(node, str):
             result = substitute(node, path) if "$" in node else node
-            if path and path[-1] in SECRET_KEYS and result:
+            if result and secret_path(path):
                 secrets.add(result)
             return result
         if isinstance(node, dict):
@@ -61,6 +61,8 @@ def interpolate(tree: PositionedTree, root: Position) -> set[str]:
             }
         if isinstance(node, list):
             return [walk(v, (*path, str(i))) for i, v in enumerate(node)]
+        if node is not None and not isinstance(node, bool) and secret_path(path):
+            secrets.add(str(node))  # a secret YAML read as a number is refused, not shown
         return node
 
     tree.data = walk(tree.data, ())

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from parlant_router.config.interpolation import interpolate
 from parlant_router.config.models import ParlantConfig
 from parlant_router.config.overrides import check_set_path, parse_override
-from parlant_router.config.validation_errors import locate_validation_error
+from parlant_router.config.validation_errors import locate_validation_errors
 from parlant_router.config.yaml_tree import Position, PositionedTree, merge_patch, parse_yaml
 from parlant_router.errors import ConfigError, did_you_mean
 
@@ -175,7 +175,7 @@ def load_config(
     try:
         config = ParlantConfig.model_validate(tree.data, context={"base_dir": config_path.parent})
     except ValidationError as error:
-        raise locate_validation_error(error, tree, secrets, root) from None
+        raise locate_validation_errors(error, tree, secrets, root) from None
     overlay = overlay_path(config_path, env) if env is not None else None
     return LoadedConfig(
         path=config_path,

@@ -10,9 +10,10 @@ passes the config file's directory).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -21,25 +22,32 @@ from pydantic import (
     ByteSize,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     SecretStr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from parlant_router.config.naming import (
     TABLE_BACKEND_TYPES,
     TABLE_PREFIX_PATTERN,
     effective_table_prefix,
+    every_stored_name,
     stored_prefix,
 )
 from parlant_router.errors import did_you_mean
 from parlant_router.nlp.services import check_nlp_name
 from parlant_router.snowflake.credentials import (
+    SECRET_OPTIONS,
     AuthField,
     SnowflakeCredentials,
     auth_conflict,
     check_options,
+    is_secret_option,
+    masked_options,
 )
 from parlant_router.snowflake.errors import SnowflakeConfigurationError
 from parlant_router.stores.catalog import STORE_NAMES, STORES, VECTOR_STORE_NAMES
@@ -54,15 +62,29 @@ SECRET_KEYS: frozenset[str] = frozenset(
 """Keys whose values are secrets: never printed, logged or put in an error."""
 
 
-def backend_secrets(config: ParlantConfig) -> list[str]:
-    """The values of every backend's SECRET_KEYS, to mask in text that might echo them."""
-    found: list[str] = []
-    for backend in config.backends.values():
-        for key in sorted(SECRET_KEYS):
-            value = getattr(backend, key, None)
-            if isinstance(value, SecretStr) and value.get_secret_value():
-                found.append(value.get_secret_value())
-    return found
+def holds_secret(annotation: Any) -> bool:
+    """Whether a field annotated `annotation` holds a secret (a `SecretStr`, or one in it)."""
+    return annotation is SecretStr or any(holds_secret(a) for a in get_args(annotation))
+
+
+def model_keys(model: type[BaseModel]) -> Iterator[tuple[str, Any]]:
+    """(key as written, annotation) of each field of `model`."""
+    for name, field in model.model_fields.items():
+        yield field.alias or name, field.annotation
+
+
+def _yaml_kind(value: Any, *, strict: bool) -> str | None:
+    """What YAML made of an unquoted secret that is not a string, when it may have changed it.
+
+    A number or a date is never meant (YAML 1.1 reads `012345` as 5349); a boolean only for a
+    `strict` key, since flags among connector options look secret too."""
+    if isinstance(value, bool):
+        return "boolean" if strict else None
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "date"
+    return None
 
 
 class ConfigIssue(ValueError):
@@ -80,13 +102,37 @@ class ConfigIssue(ValueError):
         *,
         at_key: bool = False,
         conflicts: Iterable[tuple[str, ...]] = (),
+        see_also: Iterable[tuple[str, ...]] = (),
     ) -> None:
         self.path = tuple(path)
         self.message = message
         self.at_key = at_key
         self.conflicts = tuple(conflicts)
         """Other paths the issue is equally about (a conflict between keys)."""
+        self.see_also = tuple(see_also)
+        """Other paths the message refers to; the error names where each was written."""
         super().__init__(f"{'.'.join(self.path)}: {message}" if self.path else message)
+
+
+class ConfigIssues(ValueError):
+    """Several `ConfigIssue`s found by one validator; each is reported on its own line."""
+
+    def __init__(self, issues: Iterable[ConfigIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("; ".join(str(issue) for issue in self.issues))
+
+
+def _raise_issues(issues: Sequence[ConfigIssue]) -> None:
+    """Raise the one issue, or all of them as `ConfigIssues`; nothing when there are none."""
+    if len(issues) == 1:
+        raise issues[0]
+    if issues:
+        raise ConfigIssues(issues)
+
+
+def _issue_error(issue: ConfigIssue, data: Any) -> InitErrorDetails:
+    """`issue` as one of the errors of a `ValidationError` (located by its path)."""
+    return InitErrorDetails(type="value_error", loc=(), input=data, ctx={"error": issue})
 
 
 def _resolve_path(value: Path | None, info: ValidationInfo) -> Path | None:
@@ -108,7 +154,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
-        # `password: 123456` or `account: 12345` in YAML are numbers; they mean strings.
+        # `account: 12345` in YAML is a number; it means a string. Secrets are refused
+        # instead (`_mistyped_secrets`): YAML may have changed them (`012345` reads as 5349).
         coerce_numbers_to_str=True,
     )
 
@@ -117,28 +164,80 @@ class _Model(BaseModel):
         """Hook for shorthands, applied before key checks."""
         return data
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _check_keys(cls, data: Any) -> Any:
+    def _check_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         data = cls._expand(data)
         if not isinstance(data, dict):
-            return data
+            return handler(data)
         names = {field.alias or name for name, field in cls.model_fields.items()}
         allowed = names | set(cls.model_fields)
-        for key in data:
-            if key not in allowed:
-                raise ConfigIssue(
-                    (str(key),),
-                    f"unknown key {str(key)!r}{did_you_mean(str(key), sorted(names))}",
-                    at_key=True,
-                )
+        issues = [
+            ConfigIssue(
+                (str(key),),
+                f"unknown key {str(key)!r}{did_you_mean(str(key), sorted(names))}",
+                at_key=True,
+            )
+            for key in data
+            if key not in allowed
+        ]
+        mistyped = cls._mistyped_secrets(data)
         # An empty value (typically `${VAR:-}`) means "not set" for optional keys.
-        cleaned = dict(data)
+        cleaned = {key: value for key, value in data.items() if key in allowed}
         for name, field in cls.model_fields.items():
             key = field.alias or name
             if cleaned.get(key) == "" and field.default is None and not field.is_required():
                 cleaned[key] = None
-        return cleaned
+        if not issues and not mistyped:
+            return handler(cleaned)
+        # Validate the rest anyway, so that its mistakes are reported in the same run; a
+        # mistyped secret stands in as a string, so that it is not also reported missing.
+        for issue in mistyped:
+            *parents, last = issue.path
+            node = cleaned
+            for parent in parents:
+                copied = dict(node[parent])  # not the caller's mapping
+                node[parent] = copied
+                node = copied
+            node[last] = ""
+        errors = [_issue_error(issue, data) for issue in issues + mistyped]
+        try:
+            handler(cleaned)
+        except ValidationError as error:
+            errors.extend(
+                InitErrorDetails(
+                    type=details["type"],
+                    loc=details["loc"],
+                    input=details["input"],
+                    ctx=details.get("ctx", {}),
+                )
+                for details in error.errors(include_url=False)
+            )
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    @classmethod
+    def _mistyped_secrets(cls, data: dict[str, Any]) -> list[ConfigIssue]:
+        """A secret key, or a secret `options` entry, whose YAML value is not a string."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        for key, annotation in model_keys(cls):
+            kind = _yaml_kind(data.get(key), strict=True) if holds_secret(annotation) else None
+            if kind is not None:
+                found.append(((key,), kind))
+        options = data.get("options") if "options" in cls.model_fields else None
+        for name, value in options.items() if isinstance(options, dict) else ():
+            if is_secret_option(str(name)):
+                kind = _yaml_kind(value, strict=name in SECRET_OPTIONS)
+                if kind is not None:
+                    found.append((("options", str(name)), kind))
+        # The value itself is never shown: it is a secret.
+        return [
+            ConfigIssue(
+                path,
+                f"must be a string, but YAML reads the unquoted value as a {kind}, which can "
+                "change it; quote the value",
+            )
+            for path, kind in found
+        ]
 
 
 class ServerConfig(_Model):
@@ -295,6 +394,11 @@ class _BackendModel(_Model):
         "overrides it.",
     )
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # `options` may carry secrets (a connector's passcode, a factory's password).
+        for name, value in super().__repr_args__():
+            yield name, masked_options(value) if name == "options" else value
+
 
 SnowflakeAuthMethod = Literal[AuthField, "emulator", "env"]
 
@@ -409,6 +513,15 @@ class SnowflakeBackendConfig(_BackendModel):
         ),
     )
     pool_size: int = Field(default=4, ge=1, description="Connections kept open to Snowflake.")
+    connection_wait_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds an operation waits for a free connection of the pool before failing "
+            "with a clear error (every connection busy)."
+        ),
+    )
     table_type: Literal["standard", "hybrid"] = Field(
         default="standard", description="Kind of table created for new collections."
     )
@@ -561,9 +674,9 @@ BackendConfig = Annotated[
     | CustomBackendConfig,
     Field(discriminator="type"),
 ]
+BACKEND_MODELS: tuple[type[_BackendModel], ...] = get_args(get_args(BackendConfig)[0])
 BACKEND_TYPES: tuple[str, ...] = tuple(
-    get_args(member.model_fields["type"].annotation)[0]
-    for member in get_args(get_args(BackendConfig)[0])
+    get_args(member.model_fields["type"].annotation)[0] for member in BACKEND_MODELS
 )
 """The `type:` values, in the order of BackendConfig's members."""
 
@@ -655,72 +768,113 @@ class ParlantConfig(_Model):
     @classmethod
     def _check_store_names(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            for name in value:
-                if name not in STORE_NAMES:
-                    raise ConfigIssue(
+            _raise_issues(
+                [
+                    ConfigIssue(
                         (str(name),),
                         f"unknown store {str(name)!r}{did_you_mean(str(name), STORE_NAMES)}",
                         at_key=True,
                     )
+                    for name in value
+                    if name not in STORE_NAMES
+                ]
+            )
         return value
 
     @model_validator(mode="after")
     def _check_routes(self) -> ParlantConfig:
-        seen_prefixes: dict[tuple[str, str], str] = {}
+        issues: list[ConfigIssue] = []
         for store, route in self.stores.items():
-            path = ("stores", store)
-            backend = self.backends.get(route.backend)
-            if backend is None:
-                defined = ", ".join(sorted(self.backends)) or "none"
-                raise ConfigIssue(
-                    (*path, "backend"),
-                    f"backend {route.backend!r} is not defined"
-                    f"{did_you_mean(route.backend, self.backends)}; defined: {defined}",
-                )
-            if store not in VECTOR_STORE_NAMES:
-                for key in ("vector", "vector_directory"):
-                    if key in route.model_fields_set:
-                        raise ConfigIssue(
-                            (*path, key),
-                            f"only vector-backed stores ({', '.join(VECTOR_STORE_NAMES)}) "
-                            "take a vector database",
-                        )
-            elif route.vector_directory is not None and route.vector == "transient":
-                raise ConfigIssue(
-                    (*path, "vector_directory"), "needs `vector: chroma` or `vector: qdrant`"
-                )
-            refused = _NO_CACHE.get(backend.type)
-            if refused is not None and _cache_enabled(backend.cache, route.cache):
-                raise ConfigIssue(
-                    (*path, "cache")
-                    if route.cache is not None
-                    else ("backends", route.backend, "cache"),
-                    f"a {backend.type} backend has no read cache: {refused}",
-                )
-            if (
-                route.cache is not None
-                and route.cache.enabled
-                and not STORES[store].cache_partitions
-            ):
-                raise ConfigIssue(
-                    (*path, "cache"), f"store {store!r} is not cached (turns do not read it)"
-                )
-            # Every backend type holds documents, so any of them can carry a vector-backed
-            # store's documents; custom factories are trusted to.
-            prefix = effective_table_prefix(store, backend.type, route.table_prefix)
-            if prefix is not None and backend.type in TABLE_BACKEND_TYPES:
-                folded = stored_prefix(prefix, backend.type)
-                other = seen_prefixes.get((route.backend, folded))
-                if other is not None:
-                    raise ConfigIssue(
-                        (*path, "table_prefix") if route.table_prefix else path,
-                        f"table prefix {prefix!r} is also used by store {other!r} on backend "
-                        f"{route.backend!r}; they would share Parlant's metadata table",
-                    )
-                seen_prefixes[(route.backend, folded)] = store
+            issues.extend(self._route_issues(store, route))
+        issues.extend(self._table_collisions())
+        _raise_issues(issues)
         if self.server.replicas == "many":
             self._check_replicas()
         return self
+
+    def _route_issues(self, store: str, route: StoreRoute) -> Iterator[ConfigIssue]:
+        """What is wrong with one store's route on its own."""
+        path = ("stores", store)
+        backend = self.backends.get(route.backend)
+        if backend is None:
+            defined = ", ".join(sorted(self.backends)) or "none"
+            yield ConfigIssue(
+                (*path, "backend"),
+                f"backend {route.backend!r} is not defined"
+                f"{did_you_mean(route.backend, self.backends)}; defined: {defined}",
+            )
+            return
+        if store not in VECTOR_STORE_NAMES:
+            for key in ("vector", "vector_directory"):
+                if key in route.model_fields_set:
+                    yield ConfigIssue(
+                        (*path, key),
+                        f"only vector-backed stores ({', '.join(VECTOR_STORE_NAMES)}) "
+                        "take a vector database",
+                    )
+        elif route.vector_directory is not None and route.vector == "transient":
+            yield ConfigIssue(
+                (*path, "vector_directory"), "needs `vector: chroma` or `vector: qdrant`"
+            )
+        refused = _NO_CACHE.get(backend.type)
+        if refused is not None and _cache_enabled(backend.cache, route.cache):
+            yield ConfigIssue(
+                (*path, "cache")
+                if route.cache is not None
+                else ("backends", route.backend, "cache"),
+                f"a {backend.type} backend has no read cache: {refused}",
+            )
+        if route.cache is not None and route.cache.enabled and not STORES[store].cache_partitions:
+            yield ConfigIssue(
+                (*path, "cache"), f"store {store!r} is not cached (turns do not read it)"
+            )
+
+    def _table_collisions(self) -> Iterator[ConfigIssue]:
+        """Two stores whose tables (collections) would share a name in one database.
+
+        Every table counts: each collection's, the metadata one (which records one store's
+        schema version) and each `<TABLE>_FAILED_MIGRATIONS`, where a migration moves the
+        documents it cannot read: a shared one moves another store's documents there. Json
+        stores cannot collide (a file per store name), nor transient ones; custom factories
+        name their own tables.
+        """
+        seen_prefixes: dict[tuple[str, str], str] = {}
+        seen_tables: dict[tuple[tuple[Any, ...], str], str] = {}
+        for store, route in self.stores.items():
+            backend = self.backends.get(route.backend)
+            if backend is None or backend.type not in TABLE_BACKEND_TYPES:
+                continue
+            prefix = effective_table_prefix(store, backend.type, route.table_prefix)
+            assert prefix is not None  # snowflake and mongodb always have one
+            at = ("stores", store, "table_prefix") if route.table_prefix else ("stores", store)
+            folded = stored_prefix(prefix, backend.type)
+            other = seen_prefixes.setdefault((route.backend, folded), store)
+            if other != store:
+                yield ConfigIssue(
+                    at,
+                    f"table prefix {prefix!r} is also used by store {other!r} on backend "
+                    f"{route.backend!r}; they would share Parlant's metadata table",
+                )
+                continue
+            scope = _table_scope(route.backend, backend)
+            reported = False
+            for table in every_stored_name(store, prefix, backend.type):
+                other = seen_tables.setdefault((scope, table), store)
+                if other == store or reported:
+                    continue  # one line per store; its other tables still count for later ones
+                reported = True
+                other_route = self.stores[other]
+                where = (
+                    f" on backend {other_route.backend!r} (same database and schema)"
+                    if other_route.backend != route.backend
+                    else ""
+                )
+                other_at = ("stores", other, "table_prefix") if other_route.table_prefix else ()
+                yield ConfigIssue(
+                    at,
+                    f"table {table} is also a table of store {other!r}{where}",
+                    see_also=[other_at or ("stores", other)],
+                )
 
     def _check_replicas(self) -> None:
         """`server.replicas: many`: refuse what several processes would corrupt."""
@@ -768,6 +922,25 @@ class ParlantConfig(_Model):
                 "(other processes' writes reach waiting clients through it); enable it or "
                 "use `listener: poll`",
             )
+
+
+def _table_scope(name: str, backend: BackendConfig) -> tuple[Any, ...]:
+    """Backends with the same scope keep their tables in one namespace (database, schema)."""
+    if isinstance(backend, SnowflakeBackendConfig):
+        if backend.auth_method == "env":
+            # Every such backend connects with the same SNOWFLAKE_* variables.
+            return ("snowflake", "env")
+        where = backend.emulator or backend.account or backend.connection_name
+        if where is not None and backend.database and backend.schema_:
+            return (
+                "snowflake",
+                str(where).lower(),
+                backend.database.upper(),
+                backend.schema_.upper(),
+            )
+    if isinstance(backend, MongoBackendConfig):
+        return ("mongodb", backend.url.get_secret_value(), backend.database)
+    return ("backend", name)
 
 
 def config_json_schema() -> dict[str, Any]:

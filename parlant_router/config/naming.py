@@ -1,13 +1,13 @@
 """Naming rules of routed stores: table prefixes, collections, and names as a backend stores them.
 
-Used by the models (prefix collisions), `routes` (where each store lives) and `check`
+Used by the models (table collisions), `routes` (where each store lives) and `check`
 (the scratch table it probes with). Snowflake's own identifier rule lives in
 `parlant_router.snowflake.identifiers`; this module applies it, never restates it.
 """
 
 from __future__ import annotations
 
-from parlant_router.snowflake.identifiers import sanitize_identifier, table_name
+from parlant_router.snowflake.identifiers import failed_table_name, sanitize_identifier, table_name
 from parlant_router.stores.catalog import STORES
 
 TABLE_PREFIX_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -56,3 +56,13 @@ def stored_collection_name(prefix: str, collection: str, backend_type: str) -> s
 def stored_table_names(store: str, prefix: str, backend_type: str) -> list[str]:
     """Every table (collection) name a store uses under `prefix`."""
     return [stored_collection_name(prefix, c, backend_type) for c in collection_names(store)]
+
+
+def every_stored_name(store: str, prefix: str, backend_type: str) -> list[str]:
+    """Every table (collection) name a store may create under `prefix`: its collections'
+    (`stored_table_names`) and, for each, the one its failed migrations are moved to."""
+    if backend_type == "snowflake":
+        failed = [failed_table_name(prefix, c) for c in collection_names(store)]
+    else:
+        failed = [f"{prefix}{c}_failed_migrations" for c in collection_names(store)]
+    return [*stored_table_names(store, prefix, backend_type), *failed]

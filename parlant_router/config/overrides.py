@@ -1,7 +1,9 @@
 """`--set dotted.key=value`: one command-line override as a one-path config layer.
 
 The value is a YAML scalar (`null` deletes the key). Errors name the override as their
-source, `--set key=value`, with the value of a secret key shown as `***`.
+source, `--set key=value`, with the value shown as `***` whenever it may be a secret
+(`secrets.secret_path`: a secret key or a near miss of one, anything under one, any
+`options` entry, any backend key that is not a plain setting).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from parlant_router.config.models import SECRET_KEYS
+from parlant_router.config.secrets import secret_path
 from parlant_router.config.yaml_tree import KeyPath, Position, PositionedTree
 from parlant_router.errors import ConfigError
 
@@ -22,7 +24,9 @@ def parse_override(item: str) -> PositionedTree:
     (applied before any `--set`) or a value that is not a YAML scalar.
     """
     if "=" not in item:
-        raise ConfigError("expected KEY=VALUE (e.g. --set server.port=8801)", file=f"--set {item}")
+        # Without `=` there is no telling the key from a value (`password:x`) but by its look.
+        shown = "***" if secret_path(item.split(".")) else item
+        raise ConfigError("expected KEY=VALUE (e.g. --set server.port=8801)", file=f"--set {shown}")
     source = _set_source(item)
     key, _, raw = item.partition("=")
     path = tuple(key.split("."))
@@ -89,8 +93,7 @@ def check_set_path(tree: PositionedTree, override: PositionedTree) -> None:
 
 def _set_source(item: str) -> str:
     key, _, value = item.partition("=")
-    last = key.rsplit(".", 1)[-1]
-    return f"--set {key}={'***' if last in SECRET_KEYS else value}"
+    return f"--set {key}={'***' if secret_path(key.split('.')) else value}"
 
 
 def _override_path(override: PositionedTree) -> KeyPath:

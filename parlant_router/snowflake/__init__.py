@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from parlant_router.snowflake.database import SnowflakeDocumentDatabase
     from parlant_router.snowflake.emulator import SnowflakeEmulator
     from parlant_router.snowflake.errors import (
+        ConnectionWaitTimeout,
+        DatabaseClosedError,
         DuplicateDocumentError,
+        InvalidDocumentError,
+        InvalidFilterError,
         SnowflakeBackendError,
         SnowflakeConfigurationError,
         SnowflakeEmulatorError,
@@ -29,8 +33,12 @@ if TYPE_CHECKING:
 
 _HOMES: dict[str, str] = {
     "SPCS_TOKEN_PATH": "credentials",
+    "ConnectionWaitTimeout": "errors",
     "CountingConnectionFactory": "counting",
+    "DatabaseClosedError": "errors",
     "DuplicateDocumentError": "errors",
+    "InvalidDocumentError": "errors",
+    "InvalidFilterError": "errors",
     "RetryPolicy": "retry",
     "SnowflakeBackendError": "errors",
     "SnowflakeConfigurationError": "errors",
@@ -44,8 +52,12 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "SPCS_TOKEN_PATH",
+    "ConnectionWaitTimeout",
     "CountingConnectionFactory",
+    "DatabaseClosedError",
     "DuplicateDocumentError",
+    "InvalidDocumentError",
+    "InvalidFilterError",
     "RetryPolicy",
     "SnowflakeBackendError",
     "SnowflakeConfigurationError",

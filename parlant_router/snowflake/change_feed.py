@@ -41,6 +41,7 @@ from typing_extensions import Self
 
 from parlant_router.errors import describe_exception
 from parlant_router.snowflake.identifiers import quote_identifier
+from parlant_router.snowflake.sql import is_valid_text
 
 if TYPE_CHECKING:
     from parlant_router.snowflake.database import SnowflakeDocumentDatabase
@@ -58,6 +59,9 @@ PRUNE_SECONDS = 600.0
 UNANNOUNCED_WRITE_BOUND_SECONDS = 60.0
 #: Rows per INSERT: 3 bound values each, well under the batch limits of database.py.
 _ROWS_PER_INSERT = 1000
+#: Longer partition keys are announced as the whole scope: 1,000 rows of them stay far under
+#: Snowflake's 1 MB statement limit.
+_MAX_PARTITION_CHARS = 256
 
 _NOW_MS = "DATE_PART(EPOCH_MILLISECOND, SYSDATE())"
 
@@ -113,6 +117,12 @@ class ChangeFeed:
 
     def record(self, scope: str, partition: str | None) -> None:
         """`partition` of `scope` was written here (None: any of it); published next tick."""
+        if partition is not None and (
+            len(partition) > _MAX_PARTITION_CHARS or not is_valid_text(partition)
+        ):
+            # A key the feed's INSERT would refuse (or bloat) must not block every later
+            # publication: announce the whole scope instead.
+            partition = None
         self._pending.add((scope, partition))
         if self._task is not None and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.get_running_loop().create_task(self._publish())

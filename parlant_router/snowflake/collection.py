@@ -16,6 +16,12 @@ Every operation is safe to retry after a failure at any point: an insert is
 ``INSERT ... WHERE NOT EXISTS`` (a retry that finds the identical document counts as
 success), and writes remember what they sent so that a retry first checks whether the lost
 attempt went through.
+
+What Snowflake cannot take is refused before a connection is borrowed, with one line naming
+the operation and the table: a document holding a string that is not valid Unicode, or
+whose JSON exceeds ``MAX_DOCUMENT_BYTES`` (``InvalidDocumentError``; an update's resulting
+document is only known after its read, and is refused before its write); a filter the
+translator refuses, or a statement over ``MAX_STATEMENT_BYTES`` (``InvalidFilterError``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,16 +48,25 @@ from parlant.core.persistence.document_database import (
     UpdateResult,
 )
 
-from parlant_router.snowflake.errors import DuplicateDocumentError, SnowflakeOperationError
+from parlant_router.snowflake.errors import (
+    DuplicateDocumentError,
+    InvalidDocumentError,
+    InvalidFilterError,
+    SnowflakeOperationError,
+)
 from parlant_router.snowflake.identifiers import quote_identifier
 from parlant_router.snowflake.runner import StatementRunner, Statements
 from parlant_router.snowflake.sql import (
     FIRST_ORDER_SQL,
+    MAX_STATEMENT_BYTES,
     Params,
     cursor_sql,
     field_order_sql,
+    invalid_text_path,
     page_order_sql,
     positional,
+    printable,
+    statement_bytes,
     where_sql,
 )
 
@@ -60,11 +76,54 @@ T = TypeVar("T")
 _MAX_CONFLICTS = 24
 #: Seconds of the first pause after a conflict (doubling, randomized, at most 0.5 s).
 _CONFLICT_PAUSE = 0.01
-#: Documents remembered per collection, as last read, for one-statement writes by id.
-_SEEN_LIMIT = 4096
+#: Bytes of documents remembered per collection, as last read, for one-statement writes by
+#: id (their text as Python holds it, plus the id and the entry).
+_SEEN_BYTES = 8 * 2**20
+#: A larger document is not remembered: it would push out 64 small ones, and its write pays
+#: one read more at most.
+_SEEN_DOCUMENT_BYTES = _SEEN_BYTES // 64
+_SEEN_ENTRY_OVERHEAD = 100
+
+#: Bytes of a document's row (its JSON, id, version and creation_utc, UTF-8) that one
+#: statement can carry. Snowflake stores up to 16 MB in a VARIANT (128 MB with the 2025_03
+#: behavior bundle; docs.snowflake.com/en/release-notes/bcr-bundles/2025_03/bcr-1942), but the
+#: document is a bound value, and the 1 MB statement limit counts bound values
+#: (``MAX_STATEMENT_BYTES``): that is the binding limit. The rest of the 1 MB leaves room for
+#: the statement's text, the old id and digest of an UPDATE, the filter of a MERGE.
+MAX_DOCUMENT_BYTES = 900_000
 
 Candidate = tuple[str, str, str]
 """(ID, the document's JSON text as Snowflake renders it, MD5 of that text)."""
+
+
+def encode(operation: str, table: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    """``serialize(document)``, or ``InvalidDocumentError`` when Snowflake cannot take it: a
+    string (key or value) that is not valid Unicode, a row over ``MAX_DOCUMENT_BYTES``, or
+    nesting too deep to serialize. The message names the field, never the content."""
+    subject = f"{operation} on {table}: document '{printable(str(document.get('id')))}'"
+    try:
+        row = serialize(document)
+    except RecursionError:
+        raise InvalidDocumentError(f"{subject} is nested too deeply to store") from None
+    size = 0
+    for value in _row_values(row):
+        if value is None:
+            continue
+        try:
+            size += len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            path = invalid_text_path(document) or "id"
+            raise InvalidDocumentError(
+                f"{subject}: the string at '{printable(path)}' is not valid Unicode (it holds "
+                "a lone surrogate); Snowflake cannot store it"
+            ) from None
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidDocumentError(
+            f"{subject} is {size:,} bytes to send (its JSON and columns); one Snowflake "
+            f"statement carries at most {MAX_DOCUMENT_BYTES:,} (its 1 MB limit counts bound "
+            "values)"
+        )
+    return row
 
 
 def serialize(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,6 +163,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         # id -> JSON text as last read. A write by id guarded by the text's MD5 needs no read
         # first; a stale entry only makes the guarded write miss, and the normal path runs.
         self._seen: OrderedDict[str, str] = OrderedDict()
+        self._seen_bytes = 0
 
     @property
     def name(self) -> str:
@@ -118,13 +178,14 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
     ) -> FindResult[TDocument]:
         direction = sort_direction or SortDirection.ASC
         params = Params()
-        condition = where_sql(filters, params)
+        condition = self._condition("find", filters, params)
         if cursor is not None:
-            condition = f"{condition} AND {cursor_sql(cursor, direction, params)}"
+            condition = f"{condition} AND {self._cursor('find', cursor, direction, params)}"
 
         if limit is not None and limit <= 0:
             # Nothing to return; the count alone is what the reference reports.
             sql = f"SELECT COUNT(*) FROM {self._sql_table} WHERE {condition}"
+            self._check_size("find", sql, params.values)
             rows = await self._run("find", lambda s: s.query(sql, params.values))
             total = int(rows[0][0]) if rows else 0
             return FindResult(items=[], total_count=total, has_more=total > 0, next_cursor=None)
@@ -142,6 +203,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
                 f"SELECT TO_JSON(DATA), COUNT(*) OVER () FROM {self._sql_table} "
                 f"WHERE {condition} ORDER BY {page_order_sql(direction)} LIMIT {int(limit)}"
             )
+        self._check_size("find", sql, params.values)
         rows = await self._run("find", lambda s: s.query(sql, params.values))
         items = [cast(TDocument, self._remember(row[0])) for row in rows]
         total = len(rows) if limit is None else int(rows[0][1]) if rows else 0
@@ -163,23 +225,54 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         sort: CollectionSort | None = None,
     ) -> TDocument | None:
         params = Params()
-        condition = where_sql(filters, params)
-        order = field_order_sql(sort, params) if sort else FIRST_ORDER_SQL
+        condition = self._condition("find_one", filters, params)
+        try:
+            order = field_order_sql(sort, params) if sort else FIRST_ORDER_SQL
+        except SnowflakeOperationError as error:
+            raise type(error)(f"find_one on {self.table}: {error}") from None
         sql = (
             f"SELECT TO_JSON(DATA) FROM {self._sql_table} WHERE {condition} "
             f"ORDER BY {order} LIMIT 1"
         )
+        self._check_size("find_one", sql, params.values)
         rows = await self._run("find_one", lambda s: s.query(sql, params.values))
         return cast(TDocument, self._remember(rows[0][0])) if rows else None
+
+    def _condition(self, operation: str, filters: Where, params: Params) -> str:
+        """``where_sql``, its refusals naming the operation and the table."""
+        try:
+            return where_sql(filters, params)
+        except SnowflakeOperationError as error:
+            raise type(error)(f"{operation} on {self.table}: {error}") from None
+
+    def _cursor(
+        self, operation: str, cursor: Cursor, direction: SortDirection, params: Params
+    ) -> str:
+        try:
+            return cursor_sql(cursor, direction, params)
+        except SnowflakeOperationError as error:
+            raise type(error)(f"{operation} on {self.table}: {error}") from None
+
+    def _check_size(self, operation: str, sql: str, values: Sequence[Any]) -> None:
+        size = statement_bytes(sql, values)
+        if size > MAX_STATEMENT_BYTES:
+            raise InvalidFilterError(
+                f"{operation} on {self.table}: the statement would be {size:,} bytes with its "
+                f"values; Snowflake takes at most {MAX_STATEMENT_BYTES:,}"
+            )
 
     def _remember(self, text: str) -> Any:
         document = json.loads(text)
         identifier = document.get("id") if isinstance(document, dict) else None
         if identifier is not None:
-            self._seen[str(identifier)] = text
-            self._seen.move_to_end(str(identifier))
-            if len(self._seen) > _SEEN_LIMIT:
-                self._seen.popitem(last=False)
+            key = str(identifier)
+            self._forget({key})
+            cost = _seen_cost(key, text)
+            if cost <= _SEEN_DOCUMENT_BYTES:
+                self._seen[key] = text
+                self._seen_bytes += cost
+                while self._seen_bytes > _SEEN_BYTES:
+                    self._seen_bytes -= _seen_cost(*self._seen.popitem(last=False))
         return document
 
     def _seen_candidate(self, filters: Where) -> Candidate | None:
@@ -214,7 +307,9 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
 
     def _forget(self, identifiers: set[str]) -> None:
         for identifier in identifiers:
-            self._seen.pop(identifier, None)
+            text = self._seen.pop(identifier, None)
+            if text is not None:
+                self._seen_bytes -= _seen_cost(identifier, text)
 
     async def ensure_indexes(self, indexes: Sequence[CollectionIndex]) -> None:
         if self._index_builder is not None:
@@ -222,7 +317,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
 
     async def insert_one(self, document: TDocument) -> InsertResult:
         ensure_is_total(document, self._schema)
-        row = serialize(document)
+        row = encode("insert_one", self.table, document)
 
         def work(statements: Statements) -> None:
             self._insert(statements, row)
@@ -257,15 +352,19 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         )
         return json.loads(rows[0][0]) if rows else None
 
+    def _first_match_query(self, operation: str, filters: Where) -> tuple[str, list[Any]]:
+        """The statement reading the first matching row, and its values."""
+        params = Params()
+        condition = self._condition(operation, filters, params)
+        sql = (
+            f"SELECT ID, TO_JSON(DATA), MD5(TO_JSON(DATA)) FROM {self._sql_table} "
+            f"WHERE {condition} ORDER BY {FIRST_ORDER_SQL} LIMIT 1"
+        )
+        return sql, params.values
+
     def _first_match(self, statements: Statements, filters: Where) -> Candidate | None:
         """The first matching row."""
-        params = Params()
-        condition = where_sql(filters, params)
-        rows = statements.query(
-            f"SELECT ID, TO_JSON(DATA), MD5(TO_JSON(DATA)) FROM {self._sql_table} "
-            f"WHERE {condition} ORDER BY {FIRST_ORDER_SQL} LIMIT 1",
-            params.values,
-        )
+        rows = statements.query(*self._first_match_query("read", filters))
         if not rows:
             return None
         identifier, data, digest = rows[0]
@@ -277,6 +376,9 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         params: TDocument,
         upsert: bool = False,
     ) -> UpdateResult[TDocument]:
+        # Refused before any statement when the change alone cannot be stored (the document
+        # it produces holds all of it); the full document is checked once it is known.
+        encode("update_one", self.table, {"id": "(the update)", **params})
         return await self._update(
             "update_one", filters, lambda _: params, params if upsert else None
         )
@@ -313,7 +415,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             for identifier, data, digest in candidates:
                 current = json.loads(data)
                 updated = {**current, **change(current)}
-                row = serialize(updated)
+                row = encode(operation, self.table, updated)
                 touched.update((identifier, row["id"]))
                 sent["update"] = (row["id"], json.loads(row["data"]))
                 changed = statements.execute(
@@ -328,7 +430,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             if upsert is None:
                 return UpdateResult(True, 0, 0, None)
             ensure_is_total(upsert, self._schema)
-            row = serialize(upsert)
+            row = encode(operation, self.table, upsert)
             sent["insert"] = (row["id"], json.loads(row["data"]))
             self._insert(statements, row)
             return UpdateResult(True, 0, 0, upsert)
@@ -345,10 +447,10 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         not ours is a DuplicateDocumentError, as for insert_one.
         """
         ensure_is_total(document, self._schema)
-        row = serialize(document)
+        row = encode("insert_unless", self.table, document)
         params = Params()
         values = [params.add(value) for value in _row_values(row)]
-        condition = where_sql(conflict, params)
+        condition = self._condition("insert_unless", conflict, params)
 
         merge = positional(
             f"MERGE INTO {self._sql_table} USING (SELECT {values[0]} AS NEW_ID, "
@@ -360,6 +462,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
             "INCOMING.NEW_DATA)",
             params.values,
         )
+        self._check_size("insert_unless", *merge)
 
         def work(statements: Statements) -> bool:
             inserted = statements.execute(*merge)
@@ -413,7 +516,7 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         to add every id it writes to; those ids are forgotten afterwards, whatever the outcome.
         """
         # Validated before any statement, so a bad filter never half-runs.
-        where_sql(filters, Params())
+        self._check_size(operation, *self._first_match_query(operation, filters))
         seen = self._seen_candidate(filters)
         touched: set[str] = set()
 
@@ -429,12 +532,19 @@ class SnowflakeDocumentCollection(DocumentCollection[TDocument]):
         return await self._runner.run(operation, self.table, work)
 
 
+def _seen_cost(identifier: str, text: str) -> int:
+    """Bytes one remembered document holds: its text and id as Python keeps them, the entry."""
+    return sys.getsizeof(text) + sys.getsizeof(identifier) + _SEEN_ENTRY_OVERHEAD
+
+
 def _row_values(row: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
     """A serialized row's values for ID, VERSION, CREATION_UTC, DATA, in that order."""
     return row["id"], row["version"], row["creation_utc"], row["data"]
 
 
 __all__ = [
+    "MAX_DOCUMENT_BYTES",
     "SnowflakeDocumentCollection",
+    "encode",
     "serialize",
 ]

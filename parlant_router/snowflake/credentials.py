@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
+from parlant_router.errors import looks_secret
 from parlant_router.snowflake.errors import SnowflakeConfigurationError
 
 #: Where Snowpark Container Services mounts the service's OAuth token.
 SPCS_TOKEN_PATH = Path("/snowflake/session/token")
+#: Connector defaults set unless given: seconds to log in (the connector's own is 120), and
+#: the bound on one statement with the connector's retries of failed requests (its own is
+#: none). A statement of this adapter is at most ~1 MB and runs in seconds; the bound also
+#: cancels a statement that runs longer, on the server.
+LOGIN_TIMEOUT_SECONDS = 60
+NETWORK_TIMEOUT_SECONDS = 120
 
 AuthField = Literal[
     "password",
@@ -77,7 +84,8 @@ class SnowflakeCredentials:
     query_tag: str | None = None
     session_parameters: Mapping[str, Any] = field(default_factory=dict)
     #: Other connector arguments (``login_timeout``, ``network_timeout``,
-    #: ``client_session_keep_alive``, ...). Not for secrets: they are shown in ``repr``.
+    #: ``client_session_keep_alive``, ``passcode``, ...); the values of secret ones
+    #: (`is_secret_option`) are shown as ``***`` in ``repr``.
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -213,6 +221,12 @@ class SnowflakeCredentials:
             session_parameters["QUERY_TAG"] = self.query_tag
         if session_parameters:
             kwargs["session_parameters"] = session_parameters
+        if self.connection_name is None:
+            # The connector's defaults retry a failing request without end (network_timeout
+            # None), holding a pooled connection and its thread; explicit values (options,
+            # or connections.toml under connection_name) win.
+            kwargs.setdefault("login_timeout", LOGIN_TIMEOUT_SECONDS)
+            kwargs.setdefault("network_timeout", NETWORK_TIMEOUT_SECONDS)
         return kwargs
 
     @staticmethod
@@ -256,6 +270,15 @@ class SnowflakeCredentials:
             encryption_algorithm=serialization.NoEncryption(),
         )
 
+    def __repr__(self) -> str:
+        # The dataclass repr, with the values of secret options masked.
+        shown = (
+            (f.name, masked_options(self.options) if f.name == "options" else getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.repr
+        )
+        return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in shown)})"
+
     def __str__(self) -> str:
         return repr(self)
 
@@ -273,6 +296,37 @@ _RESERVED_OPTIONS = frozenset(f.name for f in dataclasses.fields(SnowflakeCreden
     "private_key_file_pwd",
     "token_file_path",
 }
+
+
+SECRET_OPTIONS: frozenset[str] = frozenset(
+    {
+        "password",
+        "passcode",
+        "proxy_password",
+        "token",
+        "session_token",
+        "master_token",
+        "oauth_client_secret",
+        "private_key",
+        "private_key_passphrase",
+        "private_key_file_pwd",
+        "programmatic_access_token",
+    }
+)
+"""``snowflake.connector.connect`` arguments that carry a secret."""
+
+
+def is_secret_option(name: str) -> bool:
+    """Whether the ``options`` entry `name` holds a secret: one of ``SECRET_OPTIONS`` or a
+    name that looks secret (`looks_secret`)."""
+    return name in SECRET_OPTIONS or looks_secret(name)
+
+
+def masked_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` with the value of every secret entry (`is_secret_option`) shown as ``***``."""
+    return {
+        name: "***" if is_secret_option(str(name)) else value for name, value in options.items()
+    }
 
 
 def _invalid(
@@ -309,9 +363,12 @@ def check_options(options: Mapping[str, Any], reserved: Iterable[str] = ()) -> N
 
 
 __all__ = [
+    "SECRET_OPTIONS",
     "SPCS_TOKEN_PATH",
     "AuthField",
     "SnowflakeCredentials",
     "auth_conflict",
     "check_options",
+    "is_secret_option",
+    "masked_options",
 ]

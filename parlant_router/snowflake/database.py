@@ -28,7 +28,7 @@ from typing_extensions import Self
 
 from parlant_router.snowflake.collection import (
     SnowflakeDocumentCollection,
-    serialize,
+    encode,
 )
 from parlant_router.snowflake.credentials import SnowflakeCredentials
 from parlant_router.snowflake.errors import SnowflakeConfigurationError, SnowflakeOperationError
@@ -81,6 +81,8 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         credentials: a ``SnowflakeCredentials``; its kwargs are rebuilt at every connect, so
             token files are re-read on reconnect.
         pool_size: connections opened at most (lazily); operations beyond it wait.
+        connection_wait_timeout: seconds an operation waits for a free connection before
+            failing with ``ConnectionWaitTimeout`` (not retried).
         table_type: ``standard`` or ``hybrid`` (real primary key and indexes; falls back to
             standard, saying so once, where hybrid tables are unavailable).
         retry: the retry policy for transient failures.
@@ -95,6 +97,7 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         connection_factory: Callable[[Mapping[str, Any]], Any] | None = None,
         credentials: SnowflakeCredentials | None = None,
         pool_size: int = 4,
+        connection_wait_timeout: float = 30.0,
         table_type: TableType | str = "standard",
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -120,7 +123,7 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         self._connection_factory = connection_factory
         self.table_prefix = sanitize_identifier(table_prefix) if table_prefix else "PARLANT_"
         self.table_type: TableType = "hybrid" if table_type == "hybrid" else "standard"
-        self._pool = ConnectionPool(self._connect, pool_size)
+        self._pool = ConnectionPool(self._connect, pool_size, connection_wait_timeout)
         self._owns_pool = True
         self._runner = StatementRunner(self._pool, retry or RetryPolicy(), logger)
         self._forget_collections()
@@ -420,7 +423,9 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
     ) -> None:
         params = Params()
         values = ", ".join(
-            "(" + ", ".join(params.add(v) for v in (old_id, *serialize(doc).values())) + ")"
+            "("
+            + ", ".join(params.add(v) for v in (old_id, *encode("migrate", table, doc).values()))
+            + ")"
             for old_id, doc in batch
         )
         sql = (

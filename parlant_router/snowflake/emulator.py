@@ -42,6 +42,7 @@ from parlant_router.snowflake.emulator_directory import (
     os_error_reason,
 )
 from parlant_router.snowflake.emulator_wire import (
+    RunningQueries,
     SerializedWrites,
     connector_request,
     valid_login,
@@ -321,6 +322,7 @@ class SnowflakeEmulator:
             # Attaches (or creates) <directory>/<DATABASE>.db and creates the schema now, so a
             # bad directory fails here with a clear message rather than at the first login.
             fake.connect(self.database, self.schema).close()
+            _confine(fake, self.directory)
         except Exception as error:
             fake.duck_conn.close()
             raise SnowflakeEmulatorError(
@@ -369,6 +371,7 @@ class SnowflakeEmulator:
 
     def _app(self, fake: FakeSnow, advertisement: Advertisement) -> ASGIApp:
         fakesnow_server = _fakesnow_server_module()
+        _quiet_logs()  # again: importing fakesnow.server set its logger back to INFO
         from fakesnow.expr import normalise_ident
         from fakesnow.transforms import SERVER_VERSION
         from starlette.applications import Starlette
@@ -418,14 +421,39 @@ class SnowflakeEmulator:
 
         # fakesnow's other routes check the session token issued at login, except the stage
         # upload (PUT's presigned URL), which would let anyone write files: not served.
-        replaced = {"/session/v1/login-request", "/fs_bucket/{path:path}"}
+        # Its abort-request answers success without aborting anything: ours cancels.
+        running = RunningQueries(fakesnow_server.sessions)
+        replaced = {
+            "/session/v1/login-request",
+            "/fs_bucket/{path:path}",
+            "/queries/v1/abort-request",
+        }
         routes = [
             Route("/session/v1/login-request", login_request, methods=["POST"]),
+            Route("/queries/v1/abort-request", running.abort_request, methods=["POST"]),
             *(r for r in fakesnow_server.routes if getattr(r, "path", None) not in replaced),
         ]
-        app: ASGIApp = SerializedWrites(Starlette(routes=routes))
+        # Tracked inside the write lock: a write still queued for it when aborted runs,
+        # and says so.
+        app: ASGIApp = SerializedWrites(running.track(Starlette(routes=routes)))
         # The instrumentation hook (see the class docstring): the wrapper sees every request.
         return app if self._wrap_app is None else self._wrap_app(app)
+
+
+def _confine(fake: FakeSnow, directory: Path) -> None:
+    """Keep SQL sent to the emulator away from the files of the machine.
+
+    Any local process that logs in could otherwise read or write what this process can:
+    ``read_text('/etc/passwd')``, ``COPY ... TO``, ``ATTACH``, ``INSTALL``/``LOAD``, httpfs.
+    DuckDB's external access is turned off and the configuration locked so SQL cannot turn it
+    back on. ``directory`` stays reachable: fakesnow attaches ``<directory>/<DATABASE>.db`` for
+    each database a login or ``CREATE DATABASE`` names. The settings are global to the DuckDB
+    instance, so they hold for every session (each a cursor of ``fake.duck_conn``).
+    """
+    allowed = str(directory).replace("'", "''") + os.sep
+    fake.duck_conn.execute(f"SET allowed_directories = ['{allowed}']")
+    fake.duck_conn.execute("SET enable_external_access = false")
+    fake.duck_conn.execute("SET lock_configuration = true")
 
 
 def _require_server_packages() -> None:

@@ -21,6 +21,7 @@ import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from parlant_router.processes import is_running
 from parlant_router.snowflake.errors import SnowflakeEmulatorError
 
 #: Loopback only: the emulator is a development tool, never a network service.
@@ -118,7 +119,7 @@ class EmulatorDirectory:
                 f"{path} is not a Snowflake emulator advertisement"
             ) from None
         # Written before a crash, read just before the new server removed it.
-        return advertisement if _is_alive(advertisement.pid) else None
+        return advertisement if is_running(advertisement.pid) else None
 
     def clear(self) -> None:
         """Remove ``emulator.json`` whatever it advertises (for the lock holder, before serving)."""
@@ -159,16 +160,6 @@ class EmulatorDirectory:
 def os_error_reason(error: OSError) -> str:
     """What went wrong, for a message that already names the file (``Permission denied``)."""
     return error.strerror or type(error).__name__
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, and another user's
-    return True
 
 
 __all__ = ["HOST", "Advertisement", "EmulatorDirectory", "os_error_reason"]

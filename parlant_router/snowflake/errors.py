@@ -46,3 +46,24 @@ class SnowflakeOperationError(SnowflakeBackendError):
 
 class DuplicateDocumentError(SnowflakeOperationError):
     """insert_one was given an id that the collection already holds."""
+
+
+class ConnectionWaitTimeout(SnowflakeOperationError):
+    """Every pooled connection stayed busy for the whole connection wait timeout.
+
+    Not retried: the wait already lasted as long as the caller allowed.
+    """
+
+
+class DatabaseClosedError(SnowflakeOperationError):
+    """An operation was started on (or was waiting for a connection of) a closed database."""
+
+
+class InvalidDocumentError(SnowflakeOperationError):
+    """A document that Snowflake cannot store as it is (a string that is not valid Unicode,
+    JSON too large for one statement, nesting too deep): refused before any statement."""
+
+
+class InvalidFilterError(SnowflakeOperationError):
+    """A filter or sort that cannot be sent as it is (a string that is not valid Unicode,
+    nesting, a list or a whole statement beyond the limits): refused before any statement."""

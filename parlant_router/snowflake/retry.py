@@ -9,7 +9,8 @@ The connector already retries HTTP-level hiccups inside one request. What it doe
 - ``000625``: more than 20 statements wait for the same table lock: back off, then retry on
   the same connection.
 
-Everything else (SQL errors, permissions, duplicates) fails at once.
+Everything else (SQL errors, permissions, duplicates, the adapter's own errors such as a
+connection wait that timed out) fails at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import enum
 import socket
 from dataclasses import dataclass
+
+from parlant_router.snowflake.errors import SnowflakeBackendError
 
 #: Connector/GS error numbers after which the connection must be replaced.
 RECONNECT_ERRNOS = frozenset(
@@ -54,6 +57,9 @@ class Recovery(enum.Enum):
 
 def recovery_for(error: BaseException) -> Recovery:
     """Classify ``error`` raised by the connector (or by the network under it)."""
+    if isinstance(error, SnowflakeBackendError):
+        # Ours, and final: a duplicate, a bad filter, a connection wait that timed out.
+        return Recovery.FAIL
     if getattr(error, "sqlstate", None) == "28000":
         # Credentials rejected (wrong password, bad key): another attempt cannot help.
         return Recovery.FAIL

@@ -55,6 +55,11 @@ field Parlant uses) is written as a string literal, ``DATA['session_id']``, the 
 both engines read alike (the emulator unquotes ``DATA['f']::STRING`` only for a literal path).
 Any other name is bound like a value; on the emulator, ordering such a field's strings
 (``$gt``/``$lt`` on strings, sorting) then compares their JSON texts.
+
+What cannot be sent is refused with an ``InvalidFilterError`` before any statement: a string
+(value, field name, cursor) that is not valid Unicode (a lone surrogate such as ``"\\ud800"``,
+which JSON's escapes allow but UTF-8 and Snowflake cannot hold), ``$and``/``$or`` nested
+deeper than ``MAX_FILTER_DEPTH``, an ``$in``/``$nin`` list longer than ``MAX_LIST_VALUES``.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ from typing import Any, cast
 from parlant.core.persistence.common import Cursor, SortDirection, Where
 from parlant.core.persistence.document_database import CollectionSort
 
-from parlant_router.snowflake.errors import SnowflakeOperationError
+from parlant_router.snowflake.errors import InvalidFilterError, SnowflakeOperationError
 
 #: Document fields mirrored in their own columns by both upstream and this adapter.
 COLUMNS: Mapping[str, str] = {"id": "ID", "version": "VERSION", "creation_utc": "CREATION_UTC"}
@@ -80,6 +85,19 @@ _LITERAL_FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: The connector paramstyle every statement of this package is written in.
 PARAMSTYLE = "numeric"
+
+#: Levels of $and/$or a filter may nest. Parlant's own stores nest 2 or 3; Snowflake documents
+#: no limit; the emulator's parser (sqlglot, recursive descent) fails between 32 and 40 levels
+#: of what this module writes. 16 leaves Parlant five times its need and keeps every accepted
+#: filter parseable by the emulator, so what passes there can pass on Snowflake.
+MAX_FILTER_DEPTH = 16
+#: Values in one $in/$nin list: Snowflake compiles at most 16,384 expressions in a list
+#: (SQL compilation error 001795).
+MAX_LIST_VALUES = 16_384
+#: Upper bound on one statement: its text plus its bound values, in UTF-8 bytes. Snowflake's
+#: 1 MB limit on a statement "also applies when binding values"
+#: (docs.snowflake.com/en/user-guide/query-size-limits).
+MAX_STATEMENT_BYTES = 1_000_000
 
 
 class Params:
@@ -109,6 +127,62 @@ def positional(sql: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     """
     ordered = [values[int(n) - 1] for n in _NUMERIC_PLACEHOLDER_RE.findall(sql)]
     return _NUMERIC_PLACEHOLDER_RE.sub("?", sql), ordered
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """``text`` for a one-line message: lone surrogates escaped (``\\ud800``), shortened."""
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def is_valid_text(text: str) -> bool:
+    """Whether ``text`` is valid Unicode: encodable as UTF-8, i.e. free of lone surrogates."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def invalid_text_path(value: Any) -> str | None:
+    """Where the first string of ``value`` (a key or a value) that is not valid Unicode is, as
+    ``field.sub[2]``; "" for ``value`` itself, None when every string is valid.
+
+    A loop, not recursion: any nesting ``json.dumps`` accepted is walked.
+    """
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if not is_valid_text(item):
+                return path
+        elif isinstance(item, Mapping):
+            children: list[tuple[str, Any]] = []
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and not is_valid_text(key):
+                    return child_path
+                children.append((child_path, child))
+            pending.extend(reversed(children))  # document order
+        elif isinstance(item, (list, tuple)):
+            pending.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def statement_bytes(sql: str, values: Sequence[Any]) -> int:
+    """What a statement counts towards ``MAX_STATEMENT_BYTES``: its text and bound values."""
+    bound = (str(value).encode("utf-8", "surrogatepass") for value in values if value is not None)
+    return len(sql.encode("utf-8")) + sum(len(text) for text in bound)
+
+
+def _check_text(subject: str, text: str) -> None:
+    if not is_valid_text(text):
+        raise InvalidFilterError(
+            f"{subject} is not valid Unicode (it holds a lone surrogate); Snowflake cannot "
+            "compare it"
+        )
 
 
 def field_path(name: str, params: Params) -> str:
@@ -163,16 +237,19 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_operand(field: str, operator: str, value: Any) -> None:
-    if value is None or isinstance(value, str):
+    if value is None:
+        return
+    if isinstance(value, str):
+        _check_text(f"filter on '{printable(field)}': the {operator} value", value)
         return
     if _is_number(value):
         if isinstance(value, float) and not math.isfinite(value):
             raise SnowflakeOperationError(
-                f"filter on '{field}': {operator} needs a finite number, got {value!r}"
+                f"filter on '{printable(field)}': {operator} needs a finite number, got {value!r}"
             )
         return
     raise SnowflakeOperationError(
-        f"filter on '{field}': {operator} takes a string, number or boolean, "
+        f"filter on '{printable(field)}': {operator} takes a string, number or boolean, "
         f"got {type(value).__name__}"
     )
 
@@ -188,17 +265,22 @@ class WhereTranslator:
     def __init__(self, params: Params) -> None:
         self._params = params
 
-    def render(self, where: Where) -> str:
+    def render(self, where: Where, depth: int = 0) -> str:
+        """``where`` as SQL; ``depth`` is the number of $and/$or it is nested in."""
         if not where:
             return "TRUE"
         if not isinstance(where, Mapping):
             raise SnowflakeOperationError(f"a filter must be a mapping, got {type(where).__name__}")
         first = next(iter(where))
         if first in ("$and", "$or"):
-            return self._logical(cast(Mapping[str, Any], where))
+            if depth >= MAX_FILTER_DEPTH:
+                raise InvalidFilterError(
+                    f"filter nests $and/$or more than {MAX_FILTER_DEPTH} levels deep"
+                )
+            return self._logical(cast(Mapping[str, Any], where), depth + 1)
         return self._fields(cast(Mapping[str, Any], where))
 
-    def _logical(self, where: Mapping[str, Any]) -> str:
+    def _logical(self, where: Mapping[str, Any], depth: int) -> str:
         parts: list[str] = []
         for key, operands in where.items():
             if key not in ("$and", "$or"):
@@ -209,7 +291,7 @@ class WhereTranslator:
                 )
             if not isinstance(operands, Sequence) or isinstance(operands, str):
                 raise SnowflakeOperationError(f"filter: {key} takes a list of filters")
-            rendered = [self.render(cast(Where, operand)) for operand in operands]
+            rendered = [self.render(cast(Where, operand), depth) for operand in operands]
             if key == "$and":
                 parts.append("(" + " AND ".join(rendered) + ")" if rendered else "TRUE")
             else:
@@ -221,8 +303,10 @@ class WhereTranslator:
         for field, condition in where.items():
             if field.startswith("$"):
                 raise SnowflakeOperationError(
-                    f"filter: '{field}' is not an operator here; use $and/$or at the top of a filter"
+                    f"filter: '{printable(field)}' is not an operator here; "
+                    "use $and/$or at the top of a filter"
                 )
+            _check_text(f"filter: the field name '{printable(field)}'", field)
             # A bare value is shorthand for $eq, as in MongoDB and upstream.
             operators = condition if isinstance(condition, Mapping) else {"$eq": condition}
             for operator, operand in operators.items():
@@ -232,7 +316,14 @@ class WhereTranslator:
     def _leaf(self, field: str, operator: str, operand: Any) -> str:
         if operator in ("$in", "$nin"):
             if not isinstance(operand, Sequence) or isinstance(operand, str):
-                raise SnowflakeOperationError(f"filter on '{field}': {operator} takes a list")
+                raise SnowflakeOperationError(
+                    f"filter on '{printable(field)}': {operator} takes a list"
+                )
+            if len(operand) > MAX_LIST_VALUES:
+                raise InvalidFilterError(
+                    f"filter on '{printable(field)}': {operator} lists {len(operand):,} values; "
+                    f"Snowflake takes at most {MAX_LIST_VALUES:,}"
+                )
             for value in operand:
                 _check_operand(field, operator, value)
             membership = self._membership(field, list(operand))
@@ -244,7 +335,9 @@ class WhereTranslator:
             return _negation(self._membership(field, [operand]))
         if operator in _COMPARISONS:
             return self._compare(field, _COMPARISONS[operator], operand)
-        raise SnowflakeOperationError(f"filter on '{field}': unsupported operator '{operator}'")
+        raise SnowflakeOperationError(
+            f"filter on '{printable(field)}': unsupported operator '{printable(operator)}'"
+        )
 
     def _membership(self, field: str, values: list[Any]) -> str:
         """TRUE when the field equals one of ``values``; FALSE or NULL otherwise."""
@@ -320,6 +413,8 @@ def where_sql(where: Where, params: Params) -> str:
 def cursor_sql(cursor: Cursor, direction: SortDirection, params: Params) -> str:
     """Rows strictly after ``cursor`` in (CREATION_UTC, ID) order, as the reference pages."""
     op = "<" if direction == SortDirection.DESC else ">"
+    _check_text("the cursor's creation_utc", str(cursor.creation_utc))
+    _check_text("the cursor's id", str(cursor.id))
     creation = params.add(str(cursor.creation_utc))
     identifier = params.add(str(cursor.id))
     return f"(CREATION_UTC {op} {creation} OR (CREATION_UTC = {creation} AND ID {op} {identifier}))"
@@ -345,6 +440,7 @@ def field_order_sql(sort: CollectionSort, params: Params) -> str:
     """
     terms: list[str] = []
     for field, direction in sort:
+        _check_text(f"sort: the field name '{printable(field)}'", field)
         way = "DESC" if direction == SortDirection.DESC else "ASC"
         nulls = "NULLS LAST" if way == "DESC" else "NULLS FIRST"
         column = COLUMNS.get(field)
@@ -370,12 +466,19 @@ def field_order_sql(sort: CollectionSort, params: Params) -> str:
 __all__ = [
     "COLUMNS",
     "FIRST_ORDER_SQL",
+    "MAX_FILTER_DEPTH",
+    "MAX_LIST_VALUES",
+    "MAX_STATEMENT_BYTES",
     "PARAMSTYLE",
     "Params",
     "WhereTranslator",
     "cursor_sql",
     "field_order_sql",
     "field_path",
+    "invalid_text_path",
+    "is_valid_text",
     "page_order_sql",
+    "printable",
+    "statement_bytes",
     "where_sql",
 ]

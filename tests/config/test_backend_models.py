@@ -26,7 +26,14 @@ def test_every_snowflake_key_is_a_credential_or_the_backends_own() -> None:
     keys = {field.alias or name for name, field in SnowflakeBackendConfig.model_fields.items()}
     credentials = {field.name for field in dataclasses.fields(SnowflakeCredentials)}
     assert credentials <= keys
-    assert keys - credentials == {"type", "emulator", "pool_size", "table_type", "cache"}
+    assert keys - credentials == {
+        "type",
+        "emulator",
+        "pool_size",
+        "connection_wait_timeout",
+        "table_type",
+        "cache",
+    }
 
 
 def test_the_file_settings_become_credentials_of_the_same_names(write: WriteFile) -> None:

@@ -1,4 +1,5 @@
-"""Whatever the file holds, loading ends in a config or one ConfigError line, never anything else."""
+"""Whatever the file holds, loading ends in a config or a ConfigError of one line per mistake,
+never anything else."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def test_damaged_project_config(
         load_config("parlant.yaml", env=env)
     except ConfigError as error:
         message = str(error)
-        assert message.startswith("parlant.yaml")
-        assert "\n" not in message
+        assert message == "\n".join(str(issue) for issue in error.issues)
+        for issue in error.issues:
+            assert str(issue).startswith("parlant.yaml")
+            assert "\n" not in str(issue)
         assert "value-of-password" not in message

@@ -21,8 +21,11 @@ from parlant_router.snowflake import (
     SnowflakeEmulator,
     SnowflakeOperationError,
 )
+from parlant_router.snowflake.credentials import LOGIN_TIMEOUT_SECONDS, NETWORK_TIMEOUT_SECONDS
 from tests.support.logger import RecordingLogger
 
+#: What we add to upstream's arguments (the connector's defaults are unbounded).
+TIMEOUTS = {"login_timeout": LOGIN_TIMEOUT_SECONDS, "network_timeout": NETWORK_TIMEOUT_SECONDS}
 SEED_ENV = {
     "SNOWFLAKE_ACCOUNT": "abc-xy123",
     "SNOWFLAKE_USER": "parlant",
@@ -69,7 +72,18 @@ def test_from_env_reads_the_seed_variables_as_upstream_does(
     for name, value in {**SEED_ENV, **extra}.items():
         monkeypatch.setenv(name, value)
     credentials = SnowflakeCredentials.from_env(spcs_token_path=Path("/nonexistent"))
-    assert credentials.to_connect_kwargs() == _load_connection_params_from_env()
+    assert credentials.to_connect_kwargs() == {**_load_connection_params_from_env(), **TIMEOUTS}
+
+
+def test_connector_timeouts_are_bounded_unless_given() -> None:
+    # The connector's own network_timeout is None: a failing request retried without end.
+    given = SnowflakeCredentials(
+        account="a", user="u", password="p", options={"network_timeout": 600}
+    )
+    assert given.to_connect_kwargs()["network_timeout"] == 600
+    assert given.to_connect_kwargs()["login_timeout"] == LOGIN_TIMEOUT_SECONDS
+    named = SnowflakeCredentials(connection_name="prod")
+    assert "network_timeout" not in named.to_connect_kwargs()  # connections.toml decides
 
 
 def test_from_env_names_every_missing_variable_in_one_line() -> None:
@@ -104,6 +118,7 @@ def test_from_env_inside_snowpark_container_services(tmp_path: Path) -> None:
         "schema": "SCH",
         "authenticator": "oauth",
         "token": "spcs-token-a",
+        **TIMEOUTS,
     }
     token.write_text("spcs-token-b\n")  # SPCS rotates it: every connect reads it again
     assert credentials.to_connect_kwargs()["token"] == "spcs-token-b"

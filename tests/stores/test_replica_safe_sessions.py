@@ -212,3 +212,25 @@ async def test_patches_in_one_process_keep_every_key_with_stores_in_memory() -> 
 
         await asyncio.gather(*(asyncio.create_task(patch(f"k{n}")) for n in range(24)))
         assert len((await store.read_session(session.id)).metadata) == 24
+
+
+async def test_a_partition_key_the_feed_cannot_store_is_announced_as_its_whole_scope(
+    emulator: SnowflakeEmulator, table_prefix: str
+) -> None:
+    # A lone surrogate (or an oversized key) would make the feed's INSERT fail at every tick
+    # and block every later publication of the process behind it.
+    async with replica(emulator, table_prefix) as a, replica(emulator, table_prefix) as b:
+        heard: list[str | None] = []
+        b.feed.subscribe("probe.scope", heard.append)
+        a.feed.record("probe.scope", "bad\ud800key")
+        a.feed.record("probe.scope", "k" * 10_000)
+        for _ in range(40):
+            if heard:
+                break
+            await asyncio.sleep(STALENESS / 2)
+        a.feed.record("probe.scope", "fine")
+        for _ in range(40):
+            if "fine" in heard:
+                break
+            await asyncio.sleep(STALENESS / 2)
+        assert heard == [None, "fine"]
