@@ -191,14 +191,21 @@ def test_the_layers_import_form_no_circle(graph: dict[str, set[str]]) -> None:
     assert not cycles, "layer circles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
-def test_errors_imports_no_other_module_of_the_package(graph: dict[str, set[str]]) -> None:
-    assert graph[f"{PACKAGE}.errors"] == set()
+#: Modules that import nothing of the package: every other module may use them.
+BOTTOM = (f"{PACKAGE}.errors", f"{PACKAGE}.processes")
 
 
-def test_snowflake_imports_only_itself_and_errors(graph: dict[str, set[str]]) -> None:
-    outside = _edges_outside(
-        graph, f"{PACKAGE}.snowflake", (f"{PACKAGE}.snowflake", f"{PACKAGE}.errors")
-    )
+@pytest.mark.parametrize("module", BOTTOM)
+def test_the_bottom_modules_import_no_other_module_of_the_package(
+    graph: dict[str, set[str]], module: str
+) -> None:
+    assert graph[module] == set()
+
+
+def test_snowflake_imports_only_itself_and_the_bottom_modules(
+    graph: dict[str, set[str]],
+) -> None:
+    outside = _edges_outside(graph, f"{PACKAGE}.snowflake", (f"{PACKAGE}.snowflake", *BOTTOM))
     assert not outside, "\n".join(outside)
 
 
