@@ -70,6 +70,12 @@ class ParlantRouterError(Exception):
     """Base class of the errors parlant-router reports to users."""
 
 
+class UnstorableInputError(Exception):
+    """Mixed into the errors about a value no store can hold as given (text that is not valid
+    Unicode, a document over a size limit, a filter nested too deep): the request's fault,
+    which the server answers with HTTP 422 and this one line, not with a 500."""
+
+
 class ConfigError(ParlantRouterError):
     """A mistake in the configuration, located in its source; or several of them.
 

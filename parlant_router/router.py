@@ -37,6 +37,7 @@ from parlant_router.stores.catalog import STORES
 
 if TYPE_CHECKING:
     import parlant.sdk as p
+    from fastapi import FastAPI
     from lagom import Container
     from parlant.core.loggers import Logger
     from parlant.core.persistence.document_database import DocumentDatabase
@@ -73,6 +74,7 @@ class Router:
         self._stack: AsyncExitStack | None = None
         self._backends: dict[str, Backend] = {}
         self._configured = False
+        self._container: Container | None = None
         self.stores: dict[str, Any] = {}
         """The routed store instances by store name, once `configure_container` has run."""
         self.caches: dict[str, CachedDocumentDatabase] = {}
@@ -109,6 +111,7 @@ class Router:
         """Close every resource the Router opened, in reverse order (idempotent)."""
         stack, self._stack = self._stack, None
         self._configured = False
+        self._container = None
         self._backends.clear()
         self.stores.clear()
         self.caches.clear()
@@ -128,12 +131,24 @@ class Router:
             raise RouterError("a Router configures one container; create one Router per server")
         self._configured = True
         c = container.clone()
+        self._container = c
         try:
             await self._build(c)
         except BaseException:
             await self.aclose()
             raise
         return c
+
+    async def configure_api(self, app: FastAPI) -> None:
+        """Pass it as `p.Server(configure_api=...)`: a request carrying a value the stores
+        cannot hold is answered HTTP 422 with the store's reason (`api_errors`)."""
+        from parlant.core.loggers import Logger
+
+        from parlant_router.api_errors import answer_unstorable_input
+
+        if self._container is None:
+            raise RouterError("configure the container first: configure_container(...)")
+        answer_unstorable_input(app, _get(self._container, Logger))
 
     async def _backend(self, route: ResolvedRoute, context: BackendContext) -> Backend:
         from parlant_router.backends import open_backend
@@ -475,6 +490,7 @@ async def _server(router: Router) -> AsyncIterator[p.Server]:
             modules=list(settings.modules),
             migrate=settings.migrate,
             configure_container=router.configure_container,
+            configure_api=router.configure_api,
         ) as server,
     ):
         yield server

@@ -43,7 +43,7 @@ from parlant.core.persistence.document_database import (
     UpdateResult,
 )
 
-from parlant_router.errors import RouterError
+from parlant_router.errors import RouterError, UnstorableInputError
 from parlant_router.processes import is_running
 
 RECOVERY = "restore it from a backup, or delete it to start the store empty"
@@ -64,6 +64,10 @@ class JsonStoreWriteError(RouterError):
     def __init__(self, path: Path, problem: str) -> None:
         self.path = path
         super().__init__(f"cannot write {path}: {problem} (the file keeps its previous content)")
+
+
+class UnencodableDocumentError(JsonStoreWriteError, UnstorableInputError):
+    """A document given to insert_one/update_one that UTF-8 cannot encode: refused."""
 
 
 def temporary_name(path: Path) -> str:
@@ -146,7 +150,7 @@ def _require_encodable(path: Path, document: Mapping[str, Any]) -> None:
     try:
         json.dumps(document, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as error:
-        raise JsonStoreWriteError(path, _unencodable(error)) from None
+        raise UnencodableDocumentError(path, _unencodable(error)) from None
 
 
 def _unencodable(error: UnicodeEncodeError) -> str:

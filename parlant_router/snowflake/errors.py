@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from parlant_router.errors import UnstorableInputError
+
 
 class SnowflakeBackendError(Exception):
     """Base class of every error raised by ``parlant_router.snowflake``."""
@@ -59,11 +61,11 @@ class DatabaseClosedError(SnowflakeOperationError):
     """An operation was started on (or was waiting for a connection of) a closed database."""
 
 
-class InvalidDocumentError(SnowflakeOperationError):
+class InvalidDocumentError(SnowflakeOperationError, UnstorableInputError):
     """A document that Snowflake cannot store as it is (a string that is not valid Unicode,
     JSON too large for one statement, nesting too deep): refused before any statement."""
 
 
-class InvalidFilterError(SnowflakeOperationError):
+class InvalidFilterError(SnowflakeOperationError, UnstorableInputError):
     """A filter or sort that cannot be sent as it is (a string that is not valid Unicode,
     nesting, a list or a whole statement beyond the limits): refused before any statement."""

@@ -183,7 +183,7 @@ def test_a_lone_surrogate_fails_its_request_and_nothing_else(harness: Any, tmp_p
     # FastAPI parses bodies with json.loads, which takes "\ud800" into a str UTF-8 cannot
     # encode. Both durable backends refuse it before it is stored (on Snowflake before any
     # connection is borrowed, on JSON before it enters memory, where it would fail every
-    # later save of the file); the server goes on serving.
+    # later save of the file); the server answers 422 and goes on serving.
     config, port = harness.config(
         {
             "backends": {
@@ -199,12 +199,17 @@ def test_a_lone_surrogate_fails_its_request_and_nothing_else(harness: Any, tmp_p
     session = c.sessions.create(agent_id=agent.id, customer_id=c.customers.create(name="Bob").id)
     customers_file = tmp_path / "files" / "customers.json"
     before = customers_file.read_bytes()
-    for path, body in (
+    for path, body, reason in (
         # The name is a validated str (refused by FastAPI); metadata values reach the store.
-        ("/customers", b'{"name": "Eve", "metadata": {"note": "a\\ud800b"}}'),
+        (
+            "/customers",
+            b'{"name": "Eve", "metadata": {"note": "a\\ud800b"}}',
+            "a document holds text UTF-8 cannot encode",
+        ),
         (
             f"/sessions/{session.id}/events",
             b'{"kind": "message", "source": "customer", "message": "a\\ud800b"}',
+            "the string at 'data.message' is not valid Unicode",
         ),
     ):
         response = httpx.post(
@@ -213,7 +218,9 @@ def test_a_lone_surrogate_fails_its_request_and_nothing_else(harness: Any, tmp_p
             headers={"content-type": "application/json"},
             timeout=60,
         )
-        assert response.status_code >= 400, (path, response.status_code)
+        # The request's fault, answered as such (Parlant would answer 500 with a traceback).
+        assert response.status_code == 422, (path, response.status_code, response.text)
+        assert reason in response.json()["detail"], response.text
     assert customers_file.read_bytes() == before
     ledger = Ledger()
     turn(c, session.id, "still served", ledger)
