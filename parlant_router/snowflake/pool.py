@@ -64,13 +64,7 @@ class ConnectionPool:
         if self._slots is None:
             # Created here, inside the running loop that uses the pool.
             self._slots = asyncio.Semaphore(self.size)
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self.wait_timeout)
-        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
-            raise ConnectionWaitTimeout(
-                f"{purpose}: no connection free within {self.wait_timeout:g} s "
-                f"(pool_size {self.size}, all busy)"
-            ) from None
+        await self._take_slot(self._slots, purpose)
         try:
             # The pool may have been closed while this borrower waited.
             self._check_open(purpose)
@@ -105,6 +99,29 @@ class ConnectionPool:
         for connection in idle:
             await self._close(connection)
 
+    async def _take_slot(self, slots: asyncio.Semaphore, purpose: str) -> None:
+        """Take one of `slots` within the wait timeout, or raise ConnectionWaitTimeout.
+
+        Not `asyncio.wait_for`: before Python 3.12 it swallows a cancellation that arrives as
+        the slot is granted, and a server told to stop during startup then went on serving.
+        """
+        if not slots.locked():
+            await slots.acquire()  # free: granted without suspending
+            return
+        taking = asyncio.ensure_future(slots.acquire())
+        try:
+            done, _ = await asyncio.wait({taking}, timeout=self.wait_timeout)
+        except BaseException:
+            _give_up(taking, slots)
+            raise
+        if not done:
+            _give_up(taking, slots)
+            raise ConnectionWaitTimeout(
+                f"{purpose}: no connection free within {self.wait_timeout:g} s "
+                f"(pool_size {self.size}, all busy)"
+            )
+        taking.result()
+
     def _check_open(self, purpose: str) -> None:
         if self._closed:
             raise DatabaseClosedError(f"{purpose}: the Snowflake database is closed")
@@ -135,6 +152,17 @@ class ConnectionPool:
         # Counted first: a borrower cancelled during the close must not leave it counted.
         self._open -= 1
         await asyncio.to_thread(_close_quietly, connection)
+
+
+def _give_up(taking: asyncio.Future[Any], slots: asyncio.Semaphore) -> None:
+    """Stop waiting for a slot; one granted all the same is given back."""
+    taking.cancel()
+
+    def give_back(done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            slots.release()
+
+    taking.add_done_callback(give_back)
 
 
 def _unusable(connection: Any) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import cast
 
 from parlant.core.async_utils import Timeout
@@ -98,10 +98,15 @@ class NotifyingSessionListener(SessionListener):
                 if timeout.expired():
                     return False
                 remaining = timeout.remaining()
-                with suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(
-                        changed.wait(), None if math.isinf(remaining) else remaining
+                # Not asyncio.wait_for: before Python 3.12 it loses a cancellation that
+                # arrives as the change does, and the caller would wait on.
+                waiting = asyncio.ensure_future(changed.wait())
+                try:
+                    await asyncio.wait(
+                        {waiting}, timeout=None if math.isinf(remaining) else remaining
                     )
+                finally:
+                    waiting.cancel()
 
     @override
     async def wait_for_more_events(

@@ -24,6 +24,7 @@ from parlant_router.snowflake import (
     SnowflakeOperationError,
 )
 from parlant_router.snowflake.errors import ConnectionWaitTimeout, DatabaseClosedError
+from parlant_router.snowflake.pool import ConnectionPool
 
 if TYPE_CHECKING:
     from parlant_router.snowflake.runner import Statements
@@ -340,3 +341,42 @@ def test_pool_settings_are_checked_with_the_adapters_error(
 ) -> None:
     with pytest.raises(SnowflakeConfigurationError, match=message):
         SnowflakeDocumentDatabase(logger, connection_params, **options)
+
+
+async def test_a_cancellation_that_arrives_as_a_connection_is_granted_is_not_lost(
+    connection_params: dict[str, Any],
+) -> None:
+    # asyncio.wait_for (before Python 3.12) returns the slot instead of the cancellation when
+    # both arrive in one turn of the loop: a server told to stop during startup kept serving.
+    # The cancellation lands 0 to 5 loop turns after the slot is freed, to hit that window.
+    pool = ConnectionPool(lambda: snowflake.connector.connect(**connection_params), 1, 5.0)
+    try:
+        for turns in range(6):
+            holding, release = asyncio.Event(), asyncio.Event()
+
+            async def hold() -> None:
+                async with pool.lease("hold on T"):
+                    holding.set()
+                    await release.wait()
+
+            async def wait_then_stay() -> None:
+                async with pool.lease("wait on T"):
+                    await asyncio.Event().wait()  # only a cancellation ends this
+
+            holder = asyncio.create_task(hold())
+            await holding.wait()
+            waiter = asyncio.create_task(wait_then_stay())
+            await asyncio.sleep(0.01)  # the waiter waits for the slot
+            release.set()
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            waiter.cancel()
+            done, _ = await asyncio.wait({waiter}, timeout=2)
+            assert waiter in done, f"the cancellation was lost ({turns} turns)"
+            assert waiter.cancelled()
+            await holder
+            # And the slot was given back: the next borrower gets it at once.
+            async with pool.lease("next on T"):
+                pass
+    finally:
+        await pool.close()
