@@ -4,7 +4,8 @@ Same constructor (plus keyword extras), same tables (``<PREFIX><NAME>`` and
 ``<PREFIX><NAME>_FAILED_MIGRATIONS``, columns ID, VERSION, CREATION_UTC, DATA VARIANT), so
 tables written by the upstream adapter open here unchanged. What differs is underneath:
 filters, sorting and paging run in SQL; a pool of connections serves operations in parallel;
-transient failures are retried; migrations write in batches.
+transient failures are retried; opening a collection reads only the versions its loader may
+change, and migrations write in batches.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from parlant_router.snowflake.identifiers import (
 from parlant_router.snowflake.pool import ConnectionPool
 from parlant_router.snowflake.retry import RetryPolicy
 from parlant_router.snowflake.runner import StatementRunner, Statements, describe_error
-from parlant_router.snowflake.sql import COLUMNS, PARAMSTYLE, Params, field_path
+from parlant_router.snowflake.sql import (
+    COLUMNS,
+    PARAMSTYLE,
+    Params,
+    field_path,
+    statement_bytes,
+)
 
 T = TypeVar("T")
 
@@ -61,7 +68,16 @@ MAX_BATCH_ROWS = 10_000
 MAX_BATCH_BINDS = 16_384
 _BINDS_PER_ROW = 5
 
+#: Rows one read of a migration fetches at most.
+MIGRATION_PAGE_ROWS = 5_000
+#: Characters of JSON one read of a migration fetches at most, beyond its first row (at most
+#: ``MAX_DOCUMENT_BYTES``): with ``MIGRATION_PAGE_ROWS``, what a migration holds in memory.
+MIGRATION_PAGE_CHARS = 4_000_000
+
 _ALL_COLUMNS = ("ID", "VERSION", "CREATION_UTC", "DATA")
+#: A document's version as its JSON text; NULL where the field is missing. Loaders read the
+#: field, not the VERSION column, and the text tells "1" from 1.
+_VERSION_JSON = "TO_JSON(DATA['version'])"
 
 
 class SnowflakeDocumentDatabase(DocumentDatabase):
@@ -222,7 +238,8 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         schema: type[TDocument],
         document_loader: DocumentLoader[TDocument],
     ) -> SnowflakeDocumentCollection[TDocument]:
-        """Open an existing collection (``ValueError`` if its table does not exist)."""
+        """Open an existing collection (``ValueError`` if its table does not exist), migrating
+        its documents through ``document_loader`` (see ``_migrate`` for what is read)."""
         return await self._open(name, schema, document_loader, create=False)
 
     async def get_or_create_collection(
@@ -386,37 +403,167 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         collection: SnowflakeDocumentCollection[TDocument],
         loader: DocumentLoader[TDocument],
     ) -> None:
-        """Run ``loader`` over every document; write changes and failures in batches."""
-        quoted = quote_identifier(collection.table)
-        rows = await self._runner.run(
-            "migrate",
-            collection.table,
-            lambda s: s.query(f"SELECT ID, TO_JSON(DATA) FROM {quoted}"),
-        )
-        changed: list[tuple[str, dict[str, Any]]] = []
-        failed: list[tuple[str, dict[str, Any]]] = []
-        for identifier, data in rows:
-            document = json.loads(data)
-            try:
-                migrated = await loader(cast(BaseDocument, document))
-            except Exception as error:
-                self._logger.error(
-                    f"Failed to load document '{identifier}' in {collection.table}: {error}"
-                )
-                migrated = None
-            if migrated is None:
-                failed.append((str(identifier), document))
-            elif migrated != document:
-                changed.append((str(identifier), dict(migrated)))
+        """Run ``loader`` over the documents it may change; write changes and failures in
+        batches.
 
-        for batch in _batches(changed):
-            await self._write_migrated(collection.table, batch)
-        if failed:
+        One query groups the table by the documents' ``version`` (its JSON text: ``"1"``,
+        ``1``, ``null`` and a missing field are four groups) and returns each group's size
+        and first document by ID. The loader runs on that sample; a group whose sample it
+        returns unchanged is left as it is, unread. Parlant's loaders decide by
+        ``doc["version"]`` alone (``DocumentMigrationHelper`` walks converters keyed by
+        version and returns a document at the store's version as it is; the other loaders
+        test ``doc["version"]``; ``CurrentVersionDocumentDatabase`` keys on it too), so one
+        document answers for its version. What would break this: a loader that changes or
+        rejects some documents of one version by their content and returns others unchanged;
+        when the sample is one of the unchanged, the others would be left as they are.
+
+        The other groups (sample changed, rejected, or the loader raised) are read in pages
+        by ID, and the loader runs once on each of their documents, as in a full pass.
+        Memory holds one page and one unwritten batch of each kind, whatever the table's size.
+        """
+        table = collection.table
+        groups = await self._runner.run(
+            "migrate",
+            table,
+            lambda s: s.query(
+                f"SELECT {_VERSION_JSON}, COUNT(*), MIN(ID), TO_JSON(MIN_BY(DATA, ID)) "
+                f"FROM {quote_identifier(table)} GROUP BY 1"
+            ),
+        )
+        migration = _Migration()
+        to_read: list[tuple[str | None, int]] = []
+        for version, count, first_id, first in groups:
+            migration.samples.add(str(first_id))
+            if not await self._load(migration, table, loader, str(first_id), first):
+                to_read.append((version, int(count)))
+        if not to_read:
+            return
+        total = sum(count for _, count in to_read)
+        self._logger.info(
+            f"Migrating {table}: {total:,} document(s) to load ("
+            + ", ".join(f"version {_shown(version)}: {count:,}" for version, count in to_read)
+            + ")"
+        )
+        selected = _versions_condition([version for version, _ in to_read])
+        if selected is None:
+            # Too many versions to list in one statement: read every group; the loader
+            # returns the documents of the others unchanged, as their samples, so they are
+            # not written.
+            selected, total = ("TRUE", []), sum(int(count) for _, count, _, _ in groups)
+        # One pass by ID over every group to read. A document is written after its page is
+        # read and keeps its ID, behind the pass; samples are skipped by ID. So none is loaded
+        # twice, even when its new version is one the pass reads (a full pass loads each
+        # stored document once).
+        after: str | None = None
+        read, more = 0, True
+        while more:
+            more, after, rows = await self._load_page(
+                migration, collection, loader, selected, after
+            )
+            read += rows
+            # The counts end the pass without a last, empty read; a short page ends it
+            # when documents were deleted meanwhile.
+            more = more and read < total
+            await self._write(collection, migration, final=not more)
+            if total > MIGRATION_PAGE_ROWS:
+                self._logger.info(f"Migrating {table}: {min(read, total):,} of {total:,} read")
+        self._logger.info(
+            f"Migrated {table}: {migration.changed:,} changed, {migration.failed:,} failed"
+        )
+        if migration.failed:
             self._logger.warning(
-                f"{len(failed)} document(s) of {collection.table} failed to migrate; "
+                f"{migration.failed} document(s) of {table} failed to migrate; "
                 f"moved to {failed_table_name(self.table_prefix, collection.name)}"
             )
-            await self._move_failed(collection, failed)
+
+    async def _load(
+        self,
+        migration: _Migration,
+        table: str,
+        loader: DocumentLoader[Any],
+        identifier: str,
+        data: str,
+    ) -> bool:
+        """Run ``loader`` on one stored document; True when it returns it unchanged."""
+        document = json.loads(data)
+        try:
+            migrated = await loader(cast(BaseDocument, document))
+        except Exception as error:
+            self._logger.error(f"Failed to load document '{identifier}' in {table}: {error}")
+            migrated = None
+        if migrated is None:
+            migration.to_fail.append((identifier, document))
+            migration.failed += 1
+            return False
+        if migrated != document:
+            changed = dict(migrated)
+            migration.to_change.append((identifier, changed))
+            migration.changed += 1
+            if str(changed.get("id", identifier)) != identifier:
+                migration.renamed.add(str(changed["id"]))
+            return False
+        return True
+
+    async def _load_page(
+        self,
+        migration: _Migration,
+        collection: SnowflakeDocumentCollection[Any],
+        loader: DocumentLoader[Any],
+        selected: tuple[str, Sequence[Any]],
+        after: str | None,
+    ) -> tuple[bool, str | None, int]:
+        """Load the next page of the documents ``selected`` (a condition and its values)
+        with an ID above ``after`` (from the first when None).
+
+        Returns whether more may follow, the ID to continue after, and the stored rows read
+        (those of this pass's renaming writes aside). A page holds at most
+        ``MIGRATION_PAGE_ROWS`` rows and, beyond its first row, ``MIGRATION_PAGE_CHARS``
+        characters of JSON: the running sum is taken over the page's rows only (the innermost
+        ``ORDER BY ... LIMIT``), and ``COUNT(*) OVER ()`` is the number of rows before the
+        cut, which tells a cut page from the last one without a further query.
+        """
+        condition, values = selected
+        params = Params()
+        params.values.extend(values)
+        if after is not None:
+            condition = f"{condition} AND ID > {params.add(after)}"
+        quoted = quote_identifier(collection.table)
+        json_chars = "COALESCE(LENGTH(TO_JSON(DATA)), 0)"  # a NULL would drop its row
+        sql = (
+            f"SELECT ID, TO_JSON(DATA), COUNT(*) OVER () FROM (SELECT ID, DATA FROM {quoted} "
+            f"WHERE {condition} ORDER BY ID "
+            f"LIMIT {int(MIGRATION_PAGE_ROWS)}) QUALIFY SUM({json_chars}) OVER (ORDER BY ID "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - {json_chars} < "
+            f"{params.add(MIGRATION_PAGE_CHARS)} ORDER BY ID"
+        )
+        rows = await self._runner.run(
+            "migrate", collection.table, lambda s: s.query(sql, params.values)
+        )
+        stored = 0  # rows stored before the pass began
+        for identifier, data, _ in rows:
+            if str(identifier) in migration.renamed:
+                continue  # written by this pass, under an ID it had not reached
+            stored += 1
+            if str(identifier) not in migration.samples:  # samples are loaded already
+                await self._load(migration, collection.table, loader, str(identifier), data)
+        if not rows:
+            return False, after, 0
+        before_cut = int(rows[-1][2])
+        more = before_cut == MIGRATION_PAGE_ROWS or len(rows) < before_cut
+        return more, str(rows[-1][0]), stored
+
+    async def _write(
+        self,
+        collection: SnowflakeDocumentCollection[Any],
+        migration: _Migration,
+        *,
+        final: bool,
+    ) -> None:
+        """Write the migration's full batches (all of them when ``final``); keep the rest."""
+        for batch in _take_batches(migration.to_change, final):
+            await self._write_migrated(collection.table, batch)
+        for batch in _take_batches(migration.to_fail, final):
+            await self._move_failed(collection, batch)
 
     async def _write_migrated(
         self, table: str, batch: Sequence[tuple[str, dict[str, Any]]]
@@ -443,8 +590,10 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
     async def _move_failed(
         self,
         collection: SnowflakeDocumentCollection[Any],
-        failed: Sequence[tuple[str, dict[str, Any]]],
+        batch: Sequence[tuple[str, dict[str, Any]]],
     ) -> None:
+        """Move one batch of documents to the failed-migrations table (created when first
+        needed)."""
         failed_table = failed_table_name(self.table_prefix, collection.name)
         catalog = await self._load_catalog()
         if failed_table not in catalog:
@@ -452,25 +601,39 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         else:
             await self._add_missing_columns(failed_table, catalog[failed_table])
         quoted_failed = quote_identifier(failed_table)
-        for batch in _batches(failed):
-            params = Params()
-            values = ", ".join(
-                "(" + ", ".join(params.add(v) for v in _failed_row(old_id, doc)) + ")"
-                for old_id, doc in batch
-            )
-            # Copy first, then delete: a crash in between leaves a copy, never a loss; the
-            # NOT EXISTS keeps a second run from copying the same document twice.
-            insert = (
-                f"INSERT INTO {quoted_failed} (ID, VERSION, CREATION_UTC, DATA) "
-                "SELECT V.ID, V.VERSION, V.CREATION_UTC, PARSE_JSON(V.DATA) FROM VALUES "
-                f"{values} AS V(ID, VERSION, CREATION_UTC, DATA) WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {quoted_failed} AS E WHERE E.ID = V.ID)"
-            )
-            await self._execute("migrate", failed_table, insert, params.values)
-            ids = Params()
-            in_list = ", ".join(ids.add(old_id) for old_id, _ in batch)
-            delete = f"DELETE FROM {quote_identifier(collection.table)} WHERE ID IN ({in_list})"
-            await self._execute("migrate", collection.table, delete, ids.values)
+        params = Params()
+        values = ", ".join(
+            "(" + ", ".join(params.add(v) for v in _failed_row(old_id, doc)) + ")"
+            for old_id, doc in batch
+        )
+        # Copy first, then delete: a crash in between leaves a copy, never a loss; the
+        # NOT EXISTS keeps a second run from copying the same document twice.
+        insert = (
+            f"INSERT INTO {quoted_failed} (ID, VERSION, CREATION_UTC, DATA) "
+            "SELECT V.ID, V.VERSION, V.CREATION_UTC, PARSE_JSON(V.DATA) FROM VALUES "
+            f"{values} AS V(ID, VERSION, CREATION_UTC, DATA) WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {quoted_failed} AS E WHERE E.ID = V.ID)"
+        )
+        await self._execute("migrate", failed_table, insert, params.values)
+        ids = Params()
+        in_list = ", ".join(ids.add(old_id) for old_id, _ in batch)
+        delete = f"DELETE FROM {quote_identifier(collection.table)} WHERE ID IN ({in_list})"
+        await self._execute("migrate", collection.table, delete, ids.values)
+
+
+class _Migration:
+    """What one collection's migration has loaded and not yet written, and its counts."""
+
+    def __init__(self) -> None:
+        self.to_change: list[tuple[str, dict[str, Any]]] = []
+        self.to_fail: list[tuple[str, dict[str, Any]]] = []
+        self.changed = 0
+        self.failed = 0
+        #: IDs of the groups' samples, loaded before the pass by ID (one per version).
+        self.samples: set[str] = set()
+        #: New IDs of documents the loader gave another ID (none of Parlant's does): written
+        #: ahead of the pass, they must not be loaded again.
+        self.renamed: set[str] = set()
 
 
 def _failed_row(old_id: str, document: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -481,6 +644,36 @@ def _failed_row(old_id: str, document: Mapping[str, Any]) -> tuple[Any, ...]:
         None if creation_utc is None else str(creation_utc),
         json.dumps(document, ensure_ascii=False),
     )
+
+
+def _take_batches(
+    rows: list[tuple[str, dict[str, Any]]], final: bool
+) -> list[list[tuple[str, dict[str, Any]]]]:
+    """Remove from ``rows`` the batches to write now: all when ``final``, else all but the
+    last, which stays in ``rows`` to be filled further."""
+    batches = _batches(rows)
+    rows[:] = [] if final or not batches else batches.pop()
+    return batches
+
+
+def _versions_condition(versions: Sequence[str | None]) -> tuple[str, list[Any]] | None:
+    """A condition selecting the documents of ``versions`` (JSON texts; None: no version)
+    and its values; None when they are too many for one statement."""
+    params = Params()
+    listed = [version for version in versions if version is not None]
+    conditions = [f"{_VERSION_JSON} IS NULL"] if None in versions else []
+    if listed:
+        places = ", ".join(params.add(version) for version in listed)
+        conditions.append(f"{_VERSION_JSON} IN ({places})")
+    condition = " OR ".join(conditions)
+    if len(listed) > MAX_BATCH_ROWS or statement_bytes(condition, params.values) > MAX_BATCH_BYTES:
+        return None
+    return f"({condition})", params.values
+
+
+def _shown(version: str | None) -> str:
+    """A version group as a log shows it: its JSON text, or "missing"."""
+    return "missing" if version is None else version
 
 
 def _batches(
@@ -528,6 +721,8 @@ __all__ = [
     "MAX_BATCH_BINDS",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_ROWS",
+    "MIGRATION_PAGE_CHARS",
+    "MIGRATION_PAGE_ROWS",
     "SnowflakeDocumentDatabase",
     "TableType",
 ]

@@ -149,7 +149,7 @@ EXPECTED_OURS = {
     "delete_one (by id, not read before)": 2,
     "delete_one (by a field)": 2,
     "delete_one (no match)": 1,
-    f"reopen with a loader: {EVENTS} docs, 10 changed, 5 failed": 6,
+    f"reopen with a loader: {EVENTS} docs, 10 changed, 5 failed": 7,
     "delete_collection": 2,
 }
 
