@@ -354,7 +354,7 @@ async def test_a_cancellation_that_arrives_as_a_connection_is_granted_is_not_los
         for turns in range(6):
             holding, release = asyncio.Event(), asyncio.Event()
 
-            async def hold() -> None:
+            async def hold(holding: asyncio.Event, release: asyncio.Event) -> None:
                 async with pool.lease("hold on T"):
                     holding.set()
                     await release.wait()
@@ -363,7 +363,7 @@ async def test_a_cancellation_that_arrives_as_a_connection_is_granted_is_not_los
                 async with pool.lease("wait on T"):
                     await asyncio.Event().wait()  # only a cancellation ends this
 
-            holder = asyncio.create_task(hold())
+            holder = asyncio.create_task(hold(holding, release))
             await holding.wait()
             waiter = asyncio.create_task(wait_then_stay())
             await asyncio.sleep(0.01)  # the waiter waits for the slot
