@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -146,6 +147,10 @@ def read_store_file(path: Path) -> tuple[bytes, dict[str, Any]]:
     return raw, data
 
 
+def _digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=32).digest()
+
+
 def _require_encodable(path: Path, document: Mapping[str, Any]) -> None:
     try:
         json.dumps(document, ensure_ascii=False).encode("utf-8")
@@ -191,12 +196,13 @@ class AtomicJSONFileDatabase(JSONFileDocumentDatabase):
             # Before Parlant's constructor, which would create it with a plain write_text.
             write_atomically(file_path, b"{}")
         super().__init__(logger, file_path)
-        # What the file holds as far as this process knows: the bytes it read or last wrote.
+        # Digest of what the file holds as far as this process knows (what it read or last
+        # wrote): a digest, not a second copy of the whole store in memory.
         self._on_disk: bytes | None = None
 
     async def _load_raw_data(self) -> dict[str, Any]:
         raw, data = await asyncio.to_thread(read_store_file, self.file_path)
-        self._on_disk = raw
+        self._on_disk = _digest(raw)
         return data
 
     async def _save_data(self, data: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
@@ -208,13 +214,14 @@ class AtomicJSONFileDatabase(JSONFileDocumentDatabase):
         except UnicodeEncodeError as error:
             # Only a document loaded with an escaped lone surrogate gets this far.
             raise JsonStoreWriteError(self.file_path, _unencodable(error)) from None
-        if payload == self._on_disk:
+        digest = _digest(payload)
+        if digest == self._on_disk:
             return
         try:
             await asyncio.to_thread(write_atomically, self.file_path, payload)
         except OSError as error:
             raise JsonStoreWriteError(self.file_path, error.strerror or str(error)) from None
-        self._on_disk = payload
+        self._on_disk = digest
 
     def _encodable(self, name: str, schema: type[TDocument]) -> _EncodableCollection[TDocument]:
         collection = self._collections[name]

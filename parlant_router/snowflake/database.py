@@ -707,7 +707,11 @@ def _bound_bytes(old_id: str, document: Mapping[str, Any]) -> int:
         document.get("creation_utc"),
         json.dumps(document, ensure_ascii=False),
     )
-    return sum(len(str(value).encode("utf-8")) for value in values if value is not None)
+    # surrogatepass: text UTF-8 cannot encode is refused by `encode` when the batch is
+    # written, with the field named; sizing it must not fail first with a bare error.
+    return sum(
+        len(str(value).encode("utf-8", "surrogatepass")) for value in values if value is not None
+    )
 
 
 def _location(params: Mapping[str, Any]) -> str:

@@ -277,3 +277,20 @@ async def test_a_large_document_is_written_after_a_read(open_database: OpenDatab
             await notes.update_one(where({"id": identifier}), cast(BaseDocument, {"seen": True}))
             sent.append(database.statements_sent - before)
         assert sent == [1, 2]
+
+
+async def test_a_migration_that_makes_invalid_text_fails_with_the_adapters_error(
+    open_database: OpenDatabase,
+) -> None:
+    # Sizing the batch measured the text with a strict UTF-8 encode: a bare UnicodeEncodeError
+    # at startup, before the write could name the field.
+    async with open_database(pool_size=1) as database:
+        notes = await database.create_collection("notes", BaseDocument)
+        await notes.insert_one(document("n1", version="0.1.0", text="hello"))
+
+    async def loader(stored: BaseDocument) -> BaseDocument:
+        return cast(BaseDocument, {**stored, "version": "0.2.0", "text": f"a{LONE}b"})
+
+    async with open_database(pool_size=1) as database:
+        with pytest.raises(InvalidDocumentError, match=r"'text' is not valid Unicode"):
+            await database.get_collection("notes", BaseDocument, loader)
