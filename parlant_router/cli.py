@@ -25,6 +25,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from parlant_router.config.durations import format_duration
 from parlant_router.config.loading import LoadedConfig, load_config
 from parlant_router.errors import ConfigError, ParlantRouterError
 
@@ -157,15 +158,49 @@ def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...])
     console.print(sources + (f" (env: {loaded.env})" if loaded.env else ""), highlight=False)
     console.print(_replicas_line(loaded), highlight=False)
     table = Table()
-    for column in ("store", "backend", "type", "cache", "location"):
+    for column in ("store", "backend", "type", "cache", "retention", "location"):
         table.add_column(column, overflow="fold")
     for route in resolved:
         location = route.location.replace("; ", "\n").replace(", ", "\n")
         cache = "off" if route.cache_max_bytes is None else _size(route.cache_max_bytes)
-        table.add_row(route.store, route.backend_name, route.backend.type, cache, location)
+        retention = "-" if route.retention is None else format_duration(route.retention)
+        table.add_row(
+            route.store, route.backend_name, route.backend.type, cache, retention, location
+        )
     console.print(table)
     if not resolved:
         console.print("no stores are routed: every store keeps Parlant's default")
+
+
+@cli.command()
+@_config_options
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option(
+    "--stores",
+    "only",
+    default=None,
+    metavar="A,B",
+    help="Prune only these stores (default: every store with a retention).",
+)
+@_reports_errors
+def prune(
+    config_path: str | None,
+    env: str | None,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    only: str | None,
+) -> None:
+    """Delete what the stores' `retention` lets go now (sessions, evaluations): one pass."""
+    loaded = _load(config_path, env, overrides)
+    from parlant_router.retention.command import prune_stores
+
+    stores = None if only is None else {s.strip() for s in only.split(",") if s.strip()}
+    results = asyncio.run(prune_stores(loaded, dry_run=dry_run, only=stores))
+    if not results:
+        click.echo("nothing to prune: no routed store sets a `retention` (sessions, evaluations)")
+        return
+    for result in results:
+        click.echo(result.describe())
 
 
 def _replicas_line(loaded: LoadedConfig) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from parlant.core.persistence.document_database import DocumentDatabase
 
     from parlant_router.backends import Backend, BackendContext
+    from parlant_router.retention import Pruner
     from parlant_router.snowflake.change_feed import ChangeFeed
     from parlant_router.stores.read_cache import CachedDocumentDatabase
 
@@ -68,15 +69,32 @@ class Router:
     database, pool, client and emulator it opens is closed when it exits.
     """
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        stores: Collection[str] | None = None,
+        background_pruning: bool = True,
+    ) -> None:
+        """`stores`: route only these (default: every store the file routes), for commands
+        that need a few. `background_pruning`: run the retention's pruning task while open
+        (commands that prune, or only read, turn it off)."""
         self.loaded = loaded
-        self.routes: list[ResolvedRoute] = resolve_routes(loaded.config)
+        self.routes: list[ResolvedRoute] = [
+            route
+            for route in resolve_routes(loaded.config)
+            if stores is None or route.store in stores
+        ]
+        self._background_pruning = background_pruning
         self._stack: AsyncExitStack | None = None
         self._backends: dict[str, Backend] = {}
         self._configured = False
         self._container: Container | None = None
         self.stores: dict[str, Any] = {}
         """The routed store instances by store name, once `configure_container` has run."""
+        self.databases: dict[str, DocumentDatabase] = {}
+        """Each routed store's database as its backend opened it, under the read cache and
+        the other wrappers (pruning deletes there)."""
         self.caches: dict[str, CachedDocumentDatabase] = {}
         """The read cache of each store that has one, by store name (for stats and tests)."""
         self.change_feeds: dict[str, ChangeFeed] = {}
@@ -114,6 +132,7 @@ class Router:
         self._container = None
         self._backends.clear()
         self.stores.clear()
+        self.databases.clear()
         self.caches.clear()
         self.change_feeds.clear()
         if stack is not None:
@@ -195,6 +214,76 @@ class Router:
         await self._rebind_event_emission(c)
         self._bind_session_listener(c)
         await self._follow_other_replicas(logger)
+        if self._background_pruning:
+            await self._start_pruning(logger)
+
+    async def _start_pruning(self, logger: Logger) -> None:
+        from parlant_router.config.durations import format_duration
+        from parlant_router.retention import PruneTask
+
+        assert self._stack is not None
+        pruner = await self.pruner(logger)
+        if pruner is None:
+            return
+        interval = self.loaded.config.server.prune_interval
+        await self._stack.enter_async_context(PruneTask(pruner, logger, interval=interval))
+        logger.info(
+            "Retention: "
+            + ", ".join(f"{r.store} after {format_duration(r.retention)}" for r in pruner.stores)
+            + f"; pruned every {format_duration(interval)}"
+        )
+
+    async def pruner(self, logger: Logger) -> Pruner | None:
+        """A `Pruner` of the routed stores that have a retention (None: no store has one).
+
+        It deletes below the read caches and tells them, and, with `server.replicas: many`,
+        the other processes (through the change feed) and takes its turn through a lease on
+        the sessions' backend.
+        """
+        from parlant_router.retention import Pruner, RetainedStore
+        from parlant_router.retention.document_pruning import DocumentPruning
+        from parlant_router.retention.pruner import LEASE_SECONDS
+        from parlant_router.retention.sql_pruning import SqlPruning
+        from parlant_router.snowflake import SnowflakeDocumentDatabase
+
+        if not self._configured:
+            raise RouterError("configure the container first: configure_container(...)")
+        retained = []
+        for route in self.routes:
+            rule = STORES[route.store].retention
+            if route.retention is None or rule is None:
+                continue
+            database = self.databases[route.store]
+            pruning = (
+                SqlPruning(database, rule)
+                if isinstance(database, SnowflakeDocumentDatabase)
+                else DocumentPruning(database, rule)
+            )
+            retained.append(RetainedStore(route.store, route.retention, pruning))
+        if not retained:
+            return None
+        lease = None
+        if self.loaded.config.server.replicas == "many":
+            sessions = next(r for r in self.routes if r.store == "sessions")
+            lease = await self._backends[sessions.backend_name].lease("prune", LEASE_SECONDS)
+        return Pruner(retained, logger, lease=lease, deleted=self._forget_deleted)
+
+    def _forget_deleted(self, store: str, collection: str, ids: Sequence[str]) -> None:
+        """Drop pruned documents from this process's read cache and announce them to the
+        other processes' (one announcement of the whole collection for a large batch)."""
+        cache = self.caches.get(store)
+        if cache is not None:
+            for identifier in ids:
+                cache.drop(collection, identifier)
+        route = next(r for r in self.routes if r.store == store)
+        feed = self.change_feeds.get(route.backend_name)
+        if feed is not None:
+            scope = f"{store}.{collection}"
+            if len(ids) > _ANNOUNCED_ONE_BY_ONE:
+                feed.record(scope, None)
+            else:
+                for identifier in ids:
+                    feed.record(scope, identifier)
 
     async def _follow_other_replicas(self, logger: Logger) -> None:
         """`server.replicas: many`: wake this process's waiting clients on other processes'
@@ -259,7 +348,7 @@ class Router:
         assert self._stack is not None
         spec = STORES[route.store]
         implementation = _import(spec.built_as or spec.implementation)
-        database = await backend.database(route)
+        database = self.databases[route.store] = await backend.database(route)
         if route.cache_max_bytes is not None and spec.cache_partitions:
             database = await self._cached(route, backend, database)
         version = getattr(implementation, "VERSION", None)
@@ -439,6 +528,10 @@ class Router:
         Parlant's, see parlant_router.nlp.home) and closes the Router when the server exits.
         """
         return _server(self)
+
+
+#: Pruned ids of one batch announced one by one at most; beyond, the whole collection is.
+_ANNOUNCED_ONE_BY_ONE = 256
 
 
 def _dropper(cached: CachedDocumentDatabase, collection: str) -> Callable[[str | None], None]:

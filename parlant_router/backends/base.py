@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from parlant_router.config.models import BackendConfig
     from parlant_router.config.routes import ResolvedRoute
     from parlant_router.snowflake.change_feed import ChangeFeed
+    from parlant_router.snowflake.lease import Lease
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class Backend(ABC):
     async def change_feed(self, max_staleness: float) -> ChangeFeed | None:
         """The table through which server processes sharing this backend learn of each
         other's writes (`server.replicas: many`); None where the backend has none."""
+        return None
+
+    async def lease(self, name: str, ttl: float) -> Lease | None:
+        """A lease through which server processes sharing this backend take turns at the
+        job `name` (`server.replicas: many`); None where the backend has none."""
         return None
 
     def describe(self) -> str:

@@ -30,7 +30,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -185,6 +185,22 @@ class _EncodableCollection(JSONFileDocumentCollection[TDocument]):
     ) -> UpdateResult[TDocument]:
         _require_encodable(self._path, params)
         return await super().update_one(filters, params, upsert)
+
+    async def delete_where_in(self, field: str, values: Collection[str]) -> int:
+        """Delete every document whose `field` is one of `values`, saving the file once
+        (Parlant's `delete_one` saves it after each document)."""
+        wanted = set(values)
+        async with self._lock.writer_lock:
+            kept = [
+                d
+                for d in self.documents
+                if not (isinstance(d.get(field), str) and d.get(field) in wanted)
+            ]
+            deleted = len(self.documents) - len(kept)
+            self.documents = kept
+        if deleted:
+            await self._database.flush()
+        return deleted
 
 
 class AtomicJSONFileDatabase(JSONFileDocumentDatabase):

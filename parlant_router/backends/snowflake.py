@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from parlant_router.snowflake import SnowflakeDocumentDatabase
     from parlant_router.snowflake.change_feed import ChangeFeed
     from parlant_router.snowflake.credentials import SnowflakeCredentials
+    from parlant_router.snowflake.lease import Lease
 
 
 class SnowflakeBackend(Backend):
@@ -129,6 +130,12 @@ class SnowflakeBackend(Backend):
                 except SnowflakeBackendError as error:
                     raise RouterError(f"backends.{self.name}: change feed: {error}") from None
         return self._change_feed
+
+    async def lease(self, name: str, ttl: float) -> Lease | None:
+        from parlant_router.snowflake.lease import Lease
+
+        assert self._connections is not None, "open() first"
+        return Lease(self._connections, name, ttl=ttl)
 
     def describe(self) -> str:
         config = self._config

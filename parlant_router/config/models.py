@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+from parlant_router.config.durations import Duration
 from parlant_router.config.naming import (
     TABLE_BACKEND_TYPES,
     TABLE_PREFIX_PATTERN,
@@ -50,7 +51,12 @@ from parlant_router.snowflake.credentials import (
     masked_options,
 )
 from parlant_router.snowflake.errors import SnowflakeConfigurationError
-from parlant_router.stores.catalog import STORE_NAMES, STORES, VECTOR_STORE_NAMES
+from parlant_router.stores.catalog import (
+    RETAINED_STORE_NAMES,
+    STORE_NAMES,
+    STORES,
+    VECTOR_STORE_NAMES,
+)
 
 _TABLE_PREFIX_RE = re.compile(TABLE_PREFIX_PATTERN)
 _FACTORY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
@@ -299,6 +305,14 @@ class ServerConfig(_Model):
             "With `replicas: many`: seconds within which a write of one server process is "
             "seen by the others' reads and waiting clients (each process polls the change "
             "table every half of it)."
+        ),
+    )
+    prune_interval: Duration = Field(
+        default=datetime.timedelta(hours=1),
+        description=(
+            "How often the server deletes what a store's `retention` lets go (the first pass "
+            "runs 30 s after startup, or after one interval if that is shorter). With "
+            "`replicas: many`, one replica at a time does it."
         ),
     )
 
@@ -706,6 +720,14 @@ class StoreRoute(_Model):
         default=None,
         description="Persistence directory of chroma/qdrant; default `<server.home>/vectors/<store>`.",
     )
+    retention: Duration | None = Field(
+        default=None,
+        description=(
+            "sessions, evaluations: how long to keep what is no longer active, e.g. `90d` "
+            "(sessions whose last event is older are deleted with their events; evaluations "
+            "by their creation). Off when not set."
+        ),
+    )
 
     @classmethod
     def _expand(cls, data: Any) -> Any:
@@ -804,6 +826,11 @@ class ParlantConfig(_Model):
                 f"{did_you_mean(route.backend, self.backends)}; defined: {defined}",
             )
             return
+        if route.retention is not None and store not in RETAINED_STORE_NAMES:
+            yield ConfigIssue(
+                (*path, "retention"),
+                f"only {', '.join(RETAINED_STORE_NAMES)} take a retention",
+            )
         if store not in VECTOR_STORE_NAMES:
             for key in ("vector", "vector_directory"):
                 if key in route.model_fields_set:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from parlant_router.config.models import (
@@ -45,6 +46,8 @@ class ResolvedRoute:
     """Where the data lives, for people: table names, a file, `memory`, ..."""
     cache_max_bytes: int | None = None
     """The bound of the store's read cache, or None when it has none."""
+    retention: timedelta | None = None
+    """How long the store keeps what is no longer active (sessions, evaluations), or None."""
 
 
 def _snowflake_scope(backend: SnowflakeBackendConfig) -> tuple[str, str]:
@@ -119,6 +122,7 @@ def resolve_routes(config: ParlantConfig) -> list[ResolvedRoute]:
                 cache_max_bytes=(
                     cache_bytes(backend, route) if STORES[store].cache_partitions else None
                 ),
+                retention=route.retention,
             )
         )
     return routes

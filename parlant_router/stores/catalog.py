@@ -12,6 +12,20 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class RetentionRule:
+    """What `stores.<store>.retention` deletes: documents of `collection` whose last activity
+    is older than the retention, with the documents of `dependents` that name them."""
+
+    collection: str
+    """The collection whose documents expire (sessions, evaluations)."""
+    dependents: tuple[tuple[str, str], ...]
+    """(collection, field holding the expiring document's id): deleted with it."""
+    activity: str | None = None
+    """A dependent collection whose newest `creation_utc` is the document's last activity
+    (a session's events); None: the document's own `creation_utc` is."""
+
+
+@dataclass(frozen=True)
 class StoreSpec:
     """One routable Parlant store."""
 
@@ -36,6 +50,8 @@ class StoreSpec:
     """The collections the read cache may keep, each with its partition field (None: the
     collection is kept whole). Collections that grow with traffic are partitioned by the
     field Parlant's queries pin; those that grow with configuration are kept whole."""
+    retention: RetentionRule | None = None
+    """What a `retention` of the store deletes; None: the store takes no retention."""
 
 
 def _spec(
@@ -49,6 +65,7 @@ def _spec(
     built_as: str | None = None,
     partitions: Mapping[str, str] | None = None,
     cached: bool = True,
+    retention: RetentionRule | None = None,
 ) -> StoreSpec:
     """A StoreSpec of `parlant.core.<module>`. With `cached`, every collection is cacheable:
     the ones in `partitions` by their field, the others whole."""
@@ -62,6 +79,7 @@ def _spec(
         content_ids=content_ids,
         built_as=built_as,
         cache_partitions=({c: partition_fields.get(c) for c in collections} if cached else {}),
+        retention=retention,
     )
 
 
@@ -78,6 +96,7 @@ STORES: dict[str, StoreSpec] = {
             partitions={"sessions": "id", "events": "session_id"},
             # Parlant's store with one lock per session instead of one for the whole store.
             built_as="parlant_router.stores.session_store:ConcurrentSessionDocumentStore",
+            retention=RetentionRule("sessions", (("events", "session_id"),), activity="events"),
         ),
         _spec(
             "customers",
@@ -128,6 +147,9 @@ STORES: dict[str, StoreSpec] = {
             content_ids=False,
             # Not read by turns, and it grows with every evaluation.
             cached=False,
+            retention=RetentionRule(
+                "evaluations", (("evaluation_tag_associations", "evaluation_id"),)
+            ),
         ),
         _spec(
             "journeys",
@@ -166,3 +188,5 @@ STORES: dict[str, StoreSpec] = {
 
 STORE_NAMES: tuple[str, ...] = tuple(STORES)
 VECTOR_STORE_NAMES: tuple[str, ...] = tuple(n for n, s in STORES.items() if s.vector_backed)
+RETAINED_STORE_NAMES: tuple[str, ...] = tuple(n for n, s in STORES.items() if s.retention)
+"""The stores that take a `retention`."""
