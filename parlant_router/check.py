@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -140,15 +139,9 @@ async def check_stores(loaded: LoadedConfig, *, write: bool = True) -> list[Prob
     routes = resolve_routes(loaded.config)
     if not routes:
         return []
-    from parlant_router.nlp import bind_parlant_home, nlp_home
+    from parlant_router.nlp import bind_command_home
 
-    # Importing Parlant binds (and creates) its home: keep it where the server would put
-    # it, or in a scratch directory when that is not writable (check needs none of it).
-    settings = loaded.config.server
-    try:
-        bind_parlant_home(nlp_home(settings.home, settings.nlp))
-    except OSError:
-        bind_parlant_home(Path(tempfile.mkdtemp(prefix="parlant-router-check-")))
+    bind_command_home(loaded.config.server.home, loaded.config.server.nlp, "check")
 
     from parlant.core.loggers import LogLevel, StdoutLogger
     from parlant.core.tracer import LocalTracer

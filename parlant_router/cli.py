@@ -192,7 +192,7 @@ def prune(
 ) -> None:
     """Delete what the stores' `retention` lets go now (sessions, evaluations): one pass."""
     loaded = _load(config_path, env, overrides)
-    from parlant_router.retention.command import prune_stores
+    from parlant_router.prune import prune_stores
 
     stores = None if only is None else {s.strip() for s in only.split(",") if s.strip()}
     results = asyncio.run(prune_stores(loaded, dry_run=dry_run, only=stores))

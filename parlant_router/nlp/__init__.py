@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from parlant_router.nlp.home import bind_parlant_home, nlp_home
+from parlant_router.nlp.home import bind_command_home, bind_parlant_home, nlp_home
 from parlant_router.nlp.services import (
     OFFLINE,
     NLPServiceFactory,
@@ -26,6 +26,7 @@ __all__ = [
     "OFFLINE",
     "NLPServiceFactory",
     "OfflineNLPService",
+    "bind_command_home",
     "bind_parlant_home",
     "check_nlp_name",
     "nlp_home",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from parlant_router.nlp.services import parlant_nlp_service_names
@@ -52,3 +53,15 @@ def bind_parlant_home(path: Path) -> None:
         module = sys.modules.get(module_name)
         if module is not None:
             vars(module)["PARLANT_HOME_DIR"] = path
+
+
+def bind_command_home(home: Path, nlp: str, command: str) -> None:
+    """Bind Parlant's home for a command that opens stores outside a server (check, prune).
+
+    Importing Parlant binds (and creates) its home: keep it where the server would put it,
+    or in a scratch directory when that is not writable (such commands need none of it).
+    """
+    try:
+        bind_parlant_home(nlp_home(home, nlp))
+    except OSError:
+        bind_parlant_home(Path(tempfile.mkdtemp(prefix=f"parlant-router-{command}-")))

@@ -11,9 +11,7 @@ it prune (`server.prune_interval`).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Collection
-from pathlib import Path
 
 from parlant_router.config.loading import LoadedConfig
 from parlant_router.errors import RouterError
@@ -47,13 +45,9 @@ async def prune_stores(
         stores = [store for store in stores if store in only]
     if not stores:
         return []
-    from parlant_router.nlp import bind_parlant_home, nlp_home
+    from parlant_router.nlp import bind_command_home
 
-    settings = loaded.config.server
-    try:
-        bind_parlant_home(nlp_home(settings.home, settings.nlp))
-    except OSError:
-        bind_parlant_home(Path(tempfile.mkdtemp(prefix="parlant-router-prune-")))
+    bind_command_home(loaded.config.server.home, loaded.config.server.nlp, "prune")
 
     from lagom import Container
     from parlant.core.common import IdGenerator
