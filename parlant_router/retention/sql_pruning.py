@@ -1,19 +1,19 @@
-"""Pruning a store on a snowflake backend: found and deleted in SQL, a batch at a time.
+"""Pruning a store on a snowflake backend: found and deleted in SQL, a range at a time.
 
-A pass reads the ids of expired documents in pages (keyset by ID), and for each page sends
-one DELETE to the expiring collection and one to each dependent collection, so a prune of
-100,000 sessions is a few dozen statements, and no document crosses the network.
+A pass reads the ids of expired documents in pages of `PAGE_ROWS` (keyset by ID). Each page
+is the ID range (previous page's last, this page's last]; its statements name the range by
+its two ends, never by a list of ids, so they stay a few hundred bytes whatever the ids,
+and each re-decides what to delete from what is stored when it runs:
 
-Written to stay right while servers keep writing:
+1. The expiring documents of the range that are expired now: a session of the page that
+   received an event since the page was read is kept.
+2. The dependents (events) in the range whose parent no longer exists: an event appended
+   between the two statements to a session just deleted goes with it.
+3. At the end of a pass, dependents older than the cutoff whose parent does not exist
+   (left by a pass that stopped between 1 and 2) are deleted.
 
-1. The expiring documents are deleted first, each only if nothing active names it now (a
-   session that received an event since its page was read is kept).
-2. Then the dependents of the page whose parent is gone (an event appended between the two
-   statements to a session just deleted goes with it).
-3. At the end of a pass, dependents older than the cutoff whose parent does not exist (left
-   by a pass that stopped between 1 and 2) are deleted.
-
-Each statement is complete on its own, so a pass stopped anywhere is finished by the next.
+So a prune of 100,000 sessions is a few dozen statements, no document crosses the network,
+and a pass stopped anywhere is finished by the next one.
 """
 
 from __future__ import annotations
@@ -27,16 +27,19 @@ from parlant_router.snowflake.identifiers import quote_identifier, table_name
 from parlant_router.snowflake.sql import Params
 from parlant_router.stores.catalog import RetentionRule
 
-#: Expiring documents per batch: one IN list (Snowflake takes 16,384 items at most).
+#: Expiring documents per page (and per DELETE).
 PAGE_ROWS = 5_000
-#: UTF-8 bytes of ids bound to one statement at most, far under Snowflake's 1 MB per
-#: statement (ids are bound once and referenced twice).
-PAGE_ID_BYTES = 400_000
 
 
 def _text_field(name: str) -> str:
     # Field names here come from the catalog ([a-z_]), never from users.
     return f"DATA['{name}']::STRING"
+
+
+def _in_range(column: str, after: str | None, last: str, params: Params) -> str:
+    """`column` within (after, last]; from the first id when `after` is None."""
+    lower = "" if after is None else f"{column} > {params.add(after)} AND "
+    return f"{lower}{column} <= {params.add(last)}"
 
 
 class SqlPruning:
@@ -68,6 +71,11 @@ class SqlPruning:
             condition += f" AND (A.LAST_UTC IS NULL OR A.LAST_UTC < {bound})"
         return source, condition
 
+    def _orphan(self, field: str) -> str:
+        """A dependent whose parent does not exist (NOT IN: IDs are never NULL, and a
+        dependent without the field is kept)."""
+        return f"{_text_field(field)} NOT IN (SELECT ID FROM {self._quoted(self.rule.collection)})"
+
     async def count(self, before: datetime) -> dict[str, int]:
         """Documents of each collection a prune at `before` would delete now (nothing is)."""
         cutoff = utc_text(before)
@@ -88,13 +96,9 @@ class SqlPruning:
         )
         return dict(zip(collections_of(self.rule), (int(n) for n in rows[0]), strict=True))
 
-    def _orphan(self, field: str) -> str:
-        """A dependent whose parent does not exist (NOT IN: IDs are never NULL, and a
-        dependent without the field is kept)."""
-        return f"{_text_field(field)} NOT IN (SELECT ID FROM {self._quoted(self.rule.collection)})"
-
     async def prune(self, before: datetime, deleted: Deleted | None = None) -> dict[str, int]:
-        """Delete what expired `before`; the documents deleted per collection."""
+        """Delete what expired `before`; the documents deleted per collection. `deleted` is
+        told each page's ids (a superset of what the page deleted)."""
         cutoff = utc_text(before)
         counts = dict.fromkeys(collections_of(self.rule), 0)
         after: str | None = None
@@ -102,11 +106,13 @@ class SqlPruning:
             page = await self._expired_page(cutoff, after)
             if not page:
                 break
-            after = page[-1]
-            for batch in _by_bytes(page):
-                await self._delete_batch(batch, cutoff, counts, deleted)
+            await self._delete_range(after, page[-1], cutoff, counts)
+            if deleted is not None:
+                for collection in collections_of(self.rule):
+                    deleted(collection, page)
             if len(page) < PAGE_ROWS:
                 break
+            after = page[-1]
         for collection, field in self.rule.dependents:
             counts[collection] += await self._execute(
                 collection,
@@ -137,52 +143,34 @@ class SqlPruning:
         )
         return [str(row[0]) for row in rows]
 
-    async def _delete_batch(
-        self, ids: Sequence[str], cutoff: str, counts: dict[str, int], deleted: Deleted | None
+    async def _delete_range(
+        self, after: str | None, last: str, cutoff: str, counts: dict[str, int]
     ) -> None:
-        params, listed = _id_list(ids)
-        parent = self._quoted(self.rule.collection)
-        condition = f"ID IN ({listed})"
+        params = Params()
+        condition = (
+            f"{_in_range('ID', after, last, params)} AND CREATION_UTC < {params.add(cutoff)}"
+        )
         activity = self.rule.activity
         if activity is not None:
             field = _text_field(self._fields[activity])
             condition += (
                 f" AND ID NOT IN (SELECT {field} FROM {self._quoted(activity)} WHERE "
-                f"{field} IN ({listed}) AND CREATION_UTC >= {params.add(cutoff)})"
+                f"{_in_range(field, after, last, params)} AND CREATION_UTC >= "
+                f"{params.add(cutoff)})"
             )
+        parent = self._quoted(self.rule.collection)
         counts[self.rule.collection] += await self._execute(
             self.rule.collection, f"DELETE FROM {parent} WHERE {condition}", params.values
         )
-        if deleted is not None:
-            deleted(self.rule.collection, ids)
-        ids_params, listed = _id_list(ids)
         for collection, field_name in self.rule.dependents:
             field = _text_field(field_name)
+            params = Params()
+            condition = (
+                f"{_in_range(field, after, last, params)} AND {field} NOT IN (SELECT ID FROM "
+                f"{parent} WHERE {_in_range('ID', after, last, params)})"
+            )
             counts[collection] += await self._execute(
                 collection,
-                f"DELETE FROM {self._quoted(collection)} WHERE {field} IN ({listed}) AND "
-                f"{field} NOT IN (SELECT ID FROM {parent} WHERE ID IN ({listed}))",
-                ids_params.values,
+                f"DELETE FROM {self._quoted(collection)} WHERE {condition}",
+                params.values,
             )
-            if deleted is not None:
-                deleted(collection, ids)
-
-
-def _id_list(ids: Sequence[str]) -> tuple[Params, str]:
-    """`ids` bound, and the placeholders that list them."""
-    params = Params()
-    return params, ", ".join(params.add(identifier) for identifier in ids)
-
-
-def _by_bytes(ids: Sequence[str]) -> list[list[str]]:
-    """`ids` in consecutive batches of at most `PAGE_ID_BYTES` bytes of UTF-8."""
-    batches: list[list[str]] = [[]]
-    size = 0
-    for identifier in ids:
-        length = len(identifier.encode("utf-8", "surrogatepass"))
-        if batches[-1] and size + length > PAGE_ID_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(identifier)
-        size += length
-    return batches

@@ -186,7 +186,7 @@ async def test_a_session_active_again_since_its_page_was_read_is_kept_with_its_e
         await store.create_event(revived.id, EventSource.CUSTOMER, EventKind.MESSAGE, "t", {})
         if isinstance(pruning, SqlPruning):
             counts = {"sessions": 0, "events": 0}
-            await pruning._delete_batch(sorted(stale_page), pruning_cutoff(), counts, None)
+            await pruning._delete_range(None, max(stale_page), pruning_cutoff(), counts)
         else:
             kept = await pruning._still_expired(sorted(stale_page), NOW - RETENTION)
             assert kept == [gone.id]
