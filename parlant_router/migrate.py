@@ -17,7 +17,8 @@ What is reported, per store, collection and stored version, comes from the datab
 leaves unread counts whole), any other database is observed through the loaders it runs
 on each document.
 
-`dry_run=True` writes nothing anywhere. Each store opens on a `_DryRunDocumentDatabase`:
+`dry_run=True` writes nothing where the data lives (an emulator still starts, with its lock
+files). Each store opens on a `DryRunDocumentDatabase` (`durable/dry_run.py`):
 every collection the store opens is planned from the stored documents and handed to the
 store in memory (Parlant's TransientDocumentDatabase), so the store's own open proceeds
 (its metadata check included) while its writes land in memory only:
