@@ -169,6 +169,8 @@ def _selected(routes: list[ResolvedRoute], stores: Sequence[str] | None) -> list
         return routes
     from parlant_router.stores.catalog import STORES
 
+    if not stores:
+        raise ConfigError("name at least one store (comma-separated)", file="--stores")
     routed = {route.store: route for route in routes}
     for name in stores:
         if name not in STORES:

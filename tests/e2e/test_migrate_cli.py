@@ -283,7 +283,10 @@ def test_migrate_names_an_unknown_or_unrouted_store_in_one_line(
     assert unrouted.stderr == (
         "--stores: store 'tags' is not routed in the config (it keeps Parlant's default)\n"
     )
-    assert unknown.stdout == unrouted.stdout == ""
+    empty = harness.cli("migrate", "-c", str(config), "--stores", " , ")
+    assert empty.returncode == 2
+    assert empty.stderr == "--stores: name at least one store (comma-separated)\n"
+    assert unknown.stdout == unrouted.stdout == empty.stdout == ""
 
 
 def test_migrate_names_each_store_whose_backend_cannot_connect(
