@@ -182,7 +182,7 @@ def migrate(
         )
     console = _console()
     if not reports:
-        console.print("no stores are routed: every store keeps Parlant's default")
+        console.print("no stores are routed: every store keeps Parlant's default", highlight=False)
         return
     table = Table()
     for column in ("store", "collection", "version", "documents", "outcome"):
@@ -198,9 +198,11 @@ def migrate(
     failed = [report for report in reports if report.error is not None]
     changed = sum(1 for report in reports if report.changed)
     if dry_run:
-        console.print(f"dry run: {changed} store(s) would change; nothing was written")
+        console.print(
+            f"dry run: {changed} store(s) would change; nothing was written", highlight=False
+        )
     else:
-        console.print(f"{changed} store(s) migrated, {len(failed)} failed")
+        console.print(f"{changed} store(s) migrated, {len(failed)} failed", highlight=False)
     for report in failed:
         assert report.error is not None
         prefix = (

@@ -353,7 +353,7 @@ class _RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} documents/s")
+        return Text("" if speed is None else f"{speed:,.0f} docs/s")
 
 
 class ProgressDisplay:
@@ -371,7 +371,7 @@ class ProgressDisplay:
         if self._console.is_terminal:
             self._bars = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 _RateColumn(),
                 TimeRemainingColumn(),
@@ -397,5 +397,6 @@ class ProgressDisplay:
             return
         task = self._tasks.get(table)
         if task is None:
-            task = self._tasks[table] = self._bars.add_task(f"{self._verb} {table}", total=total)
+            # The table alone: with the counts, the rate and the time left, a line of 80.
+            task = self._tasks[table] = self._bars.add_task(table, total=total)
         self._bars.update(task, completed=done, total=total)

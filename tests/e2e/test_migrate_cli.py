@@ -317,8 +317,8 @@ def test_progress_is_a_bar_per_table_on_a_terminal_and_lines_elsewhere() -> None
             progress("PARLANT_SESSIONS_EVENTS", done, 5_000)
         progress("PARLANT_SESSIONS_SESSIONS", 0, 10)
     shown = terminal.file.getvalue()  # type: ignore[attr-defined]
-    assert "Migrating PARLANT_SESSIONS_EVENTS" in shown and "5000/5000" in shown
-    assert "Migrating PARLANT_SESSIONS_SESSIONS" in shown and "0/10" in shown
+    assert "PARLANT_SESSIONS_EVENTS" in shown and "5000/5000" in shown
+    assert "PARLANT_SESSIONS_SESSIONS" in shown and "0/10" in shown
 
     plain = Console(file=io.StringIO(), force_terminal=False, width=120)
     with ProgressDisplay(plain, dry_run=True) as progress:
