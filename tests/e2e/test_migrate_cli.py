@@ -324,3 +324,32 @@ def test_progress_is_a_bar_per_table_on_a_terminal_and_lines_elsewhere() -> None
     with ProgressDisplay(plain, dry_run=True) as progress:
         progress("PARLANT_SESSIONS_EVENTS", 2_500, 5_000)
     assert plain.file.getvalue() == "Reading PARLANT_SESSIONS_EVENTS: 2,500 of 5,000 documents\n"  # type: ignore[attr-defined]
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "parlant.yaml"
+
+
+def test_migrate_opens_every_store_of_the_shipped_file_vector_backed_ones_included(
+    harness: Any, tmp_path: Path
+) -> None:
+    settings = [
+        *("--set", f"server.home={tmp_path / 'home'}"),
+        *("--set", f"backends.warehouse.emulator={tmp_path / 'sf'}"),
+        *("--set", "backends.memory.type=transient"),
+        *("--set", "stores.tags=memory"),
+    ]
+    first = harness.cli("migrate", "-c", str(SHIPPED), *settings)
+    assert first.returncode == 0, first.stdout + first.stderr
+    rows = _rows(first.stdout)
+    assert ["tags", "", "", "", "nothing stored (transient backend)"] in rows
+    created = {row[0] for row in rows if row[4].startswith("created at ")}
+    assert len(created) == 12 and {"journeys", "glossary", "capabilities"} <= created
+
+    some = harness.cli(
+        "migrate", "-c", str(SHIPPED), *settings, "--dry-run", "--stores", "glossary,sessions"
+    )
+    assert some.returncode == 0, some.stdout + some.stderr
+    assert _rows(some.stdout) == [
+        ["sessions", "metadata", "0.9.0", "1", "unchanged"],
+        ["glossary", "metadata", "0.2.0", "1", "unchanged"],
+    ]
