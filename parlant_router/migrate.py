@@ -337,7 +337,8 @@ def _failed_place(route: ResolvedRoute, collection: str) -> str:
         return failed_table_name(route.table_prefix, collection)
     if route.json_file is not None:
         return f"failed_migrations in {route.json_file}"
-    return f"{collection}_failed_migrations"
+    # MongoDB and custom adapters name it themselves.
+    return "the adapter's failed-migrations collection"
 
 
 def _shown(version: str | None) -> str:
