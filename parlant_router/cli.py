@@ -146,6 +146,76 @@ def check(
 
 @cli.command()
 @_config_options
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Report what would change, per store and version; write nothing.",
+)
+@click.option(
+    "--stores",
+    "store_names",
+    default=None,
+    metavar="A,B",
+    help="Only these routed stores (comma-separated; default: every routed store).",
+)
+@_reports_errors
+def migrate(
+    config_path: str | None,
+    env: str | None,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    store_names: str | None,
+) -> None:
+    """Run the migrations of every routed store once, as the server would at startup.
+
+    Exit status: 0 when every store opened (and migrated); 1 when one could not, with a
+    line naming it; 2 for a mistake in the config or the options.
+    """
+    loaded = _load(config_path, env, overrides)
+    from parlant_router.migrate import ProgressDisplay, migrate_stores
+
+    stores = None
+    if store_names is not None:
+        stores = [name.strip() for name in store_names.split(",") if name.strip()]
+    with ProgressDisplay(Console(stderr=True), dry_run=dry_run) as progress:
+        reports = asyncio.run(
+            migrate_stores(loaded, dry_run=dry_run, stores=stores, progress=progress)
+        )
+    console = _console()
+    if not reports:
+        console.print("no stores are routed: every store keeps Parlant's default", highlight=False)
+        return
+    table = Table()
+    for column in ("store", "collection", "version", "documents", "outcome"):
+        table.add_column(column, justify="right" if column == "documents" else "left")
+    for report in reports:
+        if report.error is not None:
+            table.add_row(report.store, "", "", "", "FAILED (see below)")
+        elif report.note is not None:
+            table.add_row(report.store, "", "", "", report.note)
+        for row in report.rows:
+            table.add_row(row.store, row.collection, row.version, f"{row.documents:,}", row.outcome)
+    console.print(table)
+    failed = [report for report in reports if report.error is not None]
+    changed = sum(1 for report in reports if report.changed)
+    if dry_run:
+        console.print(
+            f"dry run: {changed} store(s) would change; nothing was written", highlight=False
+        )
+    else:
+        console.print(f"{changed} store(s) migrated, {len(failed)} failed", highlight=False)
+    for report in failed:
+        assert report.error is not None
+        prefix = (
+            "" if report.error.startswith(f"stores.{report.store}:") else f"stores.{report.store}: "
+        )
+        click.echo(prefix + report.error, err=True)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@_config_options
 @_reports_errors
 def routes(config_path: str | None, env: str | None, overrides: tuple[str, ...]) -> None:
     """Show where every configured store lives (secrets are never shown)."""
@@ -194,7 +264,7 @@ def prune(
     loaded = _load(config_path, env, overrides)
     from parlant_router.prune import prune_stores
 
-    stores = None if only is None else {s.strip() for s in only.split(",") if s.strip()}
+    stores = None if only is None else [s.strip() for s in only.split(",") if s.strip()]
     results = asyncio.run(prune_stores(loaded, dry_run=dry_run, only=stores))
     if not results:
         click.echo("nothing to prune: no routed store sets a `retention` (sessions, evaluations)")

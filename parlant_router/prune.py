@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from parlant_router.config.loading import LoadedConfig
-from parlant_router.errors import RouterError
+from parlant_router.errors import ConfigError, RouterError, did_you_mean
 from parlant_router.retention.pruner import LeaseHeldElsewhere, PruneCounts
-from parlant_router.stores.catalog import RETAINED_STORE_NAMES
+from parlant_router.stores.catalog import RETAINED_STORE_NAMES, STORE_NAMES
 
 
 def retained_stores(loaded: LoadedConfig) -> list[str]:
@@ -28,6 +28,24 @@ def retained_stores(loaded: LoadedConfig) -> list[str]:
     ]
 
 
+def _selected(retained: list[str], only: Collection[str]) -> list[str]:
+    """The stores of `only` (`--stores`), each one that sets a retention."""
+    if not only:
+        raise ConfigError("name at least one store (comma-separated)", file="--stores")
+    for name in sorted(only):
+        if name not in STORE_NAMES:
+            raise ConfigError(
+                f"unknown store '{name}'{did_you_mean(name, STORE_NAMES)}", file="--stores"
+            )
+        if name not in retained:
+            raise ConfigError(
+                f"store '{name}' sets no retention (stores that do: "
+                f"{', '.join(retained) or 'none'})",
+                file="--stores",
+            )
+    return [store for store in retained if store in only]
+
+
 async def prune_stores(
     loaded: LoadedConfig, *, dry_run: bool, only: Collection[str] | None = None
 ) -> list[PruneCounts]:
@@ -35,14 +53,7 @@ async def prune_stores(
     deleted (or, with `dry_run`, would delete) per store and collection."""
     stores = retained_stores(loaded)
     if only is not None:
-        unknown = sorted(set(only) - set(stores))
-        if unknown:
-            raise RouterError(
-                f"--stores: {', '.join(unknown)}: no retention set for "
-                f"{'it' if len(unknown) == 1 else 'them'} (stores with one: "
-                f"{', '.join(stores) or 'none'})"
-            )
-        stores = [store for store in stores if store in only]
+        stores = _selected(stores, only)
     if not stores:
         return []
     from parlant_router.nlp import bind_command_home

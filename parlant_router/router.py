@@ -21,6 +21,7 @@ imports Parlant only inside functions, after the home has been bound.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import signal
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -177,6 +178,49 @@ class Router:
             backend = await open_backend(route.backend_name, route.backend, context)
             self._backends[route.backend_name] = backend
         return backend
+
+    async def open_backend(self, c: Container, route: ResolvedRoute) -> Backend:
+        """The backend `route` is routed to, opened once per backend name (with `c`'s
+        Logger) into this Router's stack: for tools that open stores one at a time."""
+        from parlant.core.loggers import Logger
+
+        from parlant_router.backends import BackendContext
+
+        if self._stack is None:
+            raise RouterError("open the Router first: 'async with router:'")
+        return await self._backend(route, BackendContext(logger=_get(c, Logger), stack=self._stack))
+
+    async def open_store(
+        self,
+        c: Container,
+        route: ResolvedRoute,
+        backend: Backend,
+        *,
+        allow_migration: bool,
+        database: DocumentDatabase | None = None,
+        durable_vectors: bool = True,
+    ) -> Any:
+        """Parlant's store of `route`, built as the server builds it and entered into this
+        Router's stack (opening a store is what runs Parlant's migrations).
+
+        The same backend database, table prefix or file, wrappers and store class as
+        `configure_container`, with `allow_migration` instead of `server.migrate` and no
+        read cache (it serves a running server's reads). `database`, when given, stands
+        for the backend's database under the wrappers (a dry run's); with `durable_vectors`
+        False a chroma or qdrant store keeps its vectors in memory, its files untouched.
+        `c` provides Parlant's Logger, Tracer and IdGenerator, and the NLPService of a
+        vector-backed store (from `server.nlp` when `c` defines none). Failures are
+        RouterErrors naming the store.
+        """
+        if self._stack is None:
+            raise RouterError("open the Router first: 'async with router:'")
+        if STORES[route.store].vector_backed:
+            self._ensure_nlp_service(c)
+        if database is None:
+            database = await backend.database(route)
+        if not durable_vectors and route.vector is not None:
+            route = dataclasses.replace(route, vector="transient", vector_directory=None)
+        return await self._enter_store(c, route, backend, database, allow_migration=allow_migration)
 
     async def _build(self, c: Container) -> None:
         from parlant.core.loggers import Logger
@@ -339,8 +383,26 @@ class Router:
             c[NLPService] = factory(c)  # type: ignore[type-abstract]
 
     async def _build_store(self, c: Container, route: ResolvedRoute, backend: Backend) -> Any:
+        database = self.databases[route.store] = await backend.database(route)
+        if route.cache_max_bytes is not None and STORES[route.store].cache_partitions:
+            database = await self._cached(route, backend, database)
+        return await self._enter_store(
+            c, route, backend, database, allow_migration=self.loaded.config.server.migrate
+        )
+
+    async def _enter_store(
+        self,
+        c: Container,
+        route: ResolvedRoute,
+        backend: Backend,
+        database: DocumentDatabase,
+        *,
+        allow_migration: bool,
+    ) -> Any:
+        """Parlant's store of `route` on `database` under the durable wrappers, entered."""
         from parlant.core.common import IdGenerator
         from parlant.core.loggers import Logger
+        from parlant.core.persistence.common import MigrationRequired, ServerOutdated
 
         from parlant_router.durable.create_once import CreateOnceDocumentDatabase
         from parlant_router.durable.current_version import CurrentVersionDocumentDatabase
@@ -348,9 +410,7 @@ class Router:
         assert self._stack is not None
         spec = STORES[route.store]
         implementation = _import(spec.built_as or spec.implementation)
-        database = self.databases[route.store] = await backend.database(route)
-        if route.cache_max_bytes is not None and spec.cache_partitions:
-            database = await self._cached(route, backend, database)
+        stored = database
         version = getattr(implementation, "VERSION", None)
         if version is not None and backend.durable:
             database = CurrentVersionDocumentDatabase(database, version.to_string())
@@ -358,12 +418,13 @@ class Router:
             database = CreateOnceDocumentDatabase(
                 database, store=route.store, logger=_get(c, Logger)
             )
-        migrate = self.loaded.config.server.migrate
         if spec.vector_backed:
-            store = await self._vector_store(c, route, backend, implementation, database)
+            store = await self._vector_store(
+                c, route, backend, implementation, database, allow_migration
+            )
         else:
             parameters = inspect.signature(implementation).parameters
-            kwargs: dict[str, Any] = {"database": database, "allow_migration": migrate}
+            kwargs: dict[str, Any] = {"database": database, "allow_migration": allow_migration}
             if "id_generator" in parameters:
                 kwargs["id_generator"] = _get(c, IdGenerator)
             if "replica_safe" in parameters:
@@ -373,11 +434,44 @@ class Router:
             return await self._stack.enter_async_context(store)
         except RouterError:
             raise
+        except (MigrationRequired, ServerOutdated) as error:
+            raise RouterError(
+                await self._version_refusal(route, implementation, stored, error)
+            ) from None
         except Exception as error:
             raise RouterError(
                 f"stores.{route.store}: cannot open on backend '{route.backend_name}' "
                 f"({backend.describe()}): {type(error).__name__}: {error}"
             ) from error
+
+    async def _version_refusal(
+        self,
+        route: ResolvedRoute,
+        implementation: Any,
+        database: DocumentDatabase,
+        error: Exception,
+    ) -> str:
+        """One line for a store Parlant refuses to open at its stored version: which
+        version, which one this Parlant runs, and what to do."""
+        from parlant.core.persistence.common import ServerOutdated
+
+        stored = await _metadata_versions(database)
+        shown = ", ".join(stored) if stored else "unknown"
+        name = STORES[route.store].implementation.rpartition(":")[2]
+        current = implementation.VERSION.to_string()
+        if isinstance(error, ServerOutdated):
+            return (
+                f"stores.{route.store}: stored at version {shown}, newer than this Parlant's "
+                f"{name} ({current}): upgrade Parlant to open it"
+            )
+        command = f"parlant-router migrate -c {self.loaded.path}"
+        if self.loaded.env:
+            command += f" -e {self.loaded.env}"
+        return (
+            f"stores.{route.store}: stored at version {shown} but this Parlant's {name} is "
+            f"at {current}, and server.migrate is false: run `{command}` first "
+            "(or set server.migrate: true)"
+        )
 
     async def _cached(
         self, route: ResolvedRoute, backend: Backend, database: DocumentDatabase
@@ -420,6 +514,7 @@ class Router:
         backend: Backend,
         implementation: Any,
         database: Any,
+        allow_migration: bool,
     ) -> Any:
         from parlant.core.common import IdGenerator
         from parlant.core.loggers import Logger
@@ -468,7 +563,7 @@ class Router:
             document_db=database,
             embedder_type_provider=embedder_type,
             embedder_factory=embedder_factory,
-            allow_migration=self.loaded.config.server.migrate,
+            allow_migration=allow_migration,
         )
 
     async def _rebind_event_emission(self, c: Container) -> None:
@@ -528,6 +623,19 @@ class Router:
         Parlant's, see parlant_router.nlp.home) and closes the Router when the server exits.
         """
         return _server(self)
+
+
+async def _metadata_versions(database: DocumentDatabase) -> list[str]:
+    """The versions in a store's `metadata` collection (Parlant keeps one document); empty
+    when it cannot be read."""
+    from parlant.core.persistence.document_database import BaseDocument, identity_loader
+
+    try:
+        metadata = await database.get_collection("metadata", BaseDocument, identity_loader)
+        documents = list(await metadata.find({}))
+    except Exception:
+        return []  # the refusal stands without the version it would name
+    return sorted({str(document.get("version")) for document in documents})
 
 
 #: Pruned ids of one batch announced one by one at most; beyond, the whole collection is.

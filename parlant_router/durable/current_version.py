@@ -23,7 +23,7 @@ class CurrentVersionDocumentDatabase(PassThroughDocumentDatabase):
         super().__init__(inner)
         self._current = current
 
-    def wrap_loader(self, loader: Loader[TDocument]) -> Loader[TDocument]:
+    def wrap_loader(self, loader: Loader[TDocument], collection: str) -> Loader[TDocument]:
         async def load(document: BaseDocument) -> TDocument | None:
             loaded = await loader(document)
             if loaded is None and document.get("version") == self._current:

@@ -49,8 +49,8 @@ class PassThroughDocumentDatabase(DocumentDatabase):
         """The collection handed to callers (default: `collection` itself)."""
         return collection
 
-    def wrap_loader(self, loader: Loader[TDocument]) -> Loader[TDocument]:
-        """The loader handed to `inner` (default: `loader` itself)."""
+    def wrap_loader(self, loader: Loader[TDocument], collection: str) -> Loader[TDocument]:
+        """The loader handed to `inner` for `collection` (default: `loader` itself)."""
         return loader
 
     async def create_collection(
@@ -78,7 +78,7 @@ class PassThroughDocumentDatabase(DocumentDatabase):
         document_loader: Loader[TDocument],
     ) -> DocumentCollection[TDocument]:
         """Open through `opener` (one of `inner`'s methods), with both hooks applied."""
-        collection = await opener(name, schema, self.wrap_loader(document_loader))
+        collection = await opener(name, schema, self.wrap_loader(document_loader, name))
         return self.wrap_collection(name, collection)
 
     async def delete_collection(self, name: str) -> None:

@@ -39,6 +39,12 @@ from parlant_router.snowflake.identifiers import (
     sanitize_identifier,
     table_name,
 )
+from parlant_router.snowflake.migration_report import (
+    UNCHANGED,
+    MigrationObserver,
+    outcome_of,
+    version_key,
+)
 from parlant_router.snowflake.pool import ConnectionPool
 from parlant_router.snowflake.retry import RetryPolicy
 from parlant_router.snowflake.runner import StatementRunner, Statements, describe_error
@@ -102,7 +108,16 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         table_type: ``standard`` or ``hybrid`` (real primary key and indexes; falls back to
             standard, saying so once, where hybrid tables are unavailable).
         retry: the retry policy for transient failures.
+
+    Attributes:
+        migration_observer: told, when a collection is opened with a loader, how many
+            documents of each stored version were kept, migrated or failed, and the progress
+            of the pages a migration reads and writes (``MigrationObserver``). None (the
+            default) tells nothing; the log lines of a migration are written either way. A
+            database made by ``with_table_prefix`` starts with this one's observer.
     """
+
+    migration_observer: MigrationObserver | None = None
 
     def __init__(
         self,
@@ -250,6 +265,23 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
     ) -> SnowflakeDocumentCollection[TDocument]:
         return await self._open(name, schema, document_loader, create=True)
 
+    async def plan_migration(self, name: str, document_loader: DocumentLoader[Any]) -> bool:
+        """What opening ``name`` with ``document_loader`` would migrate, told to
+        ``migration_observer``, writing nothing: no table is created or altered, no document
+        changed or moved. False when the collection's table does not exist.
+
+        It reads what the open would read (see ``_migrate``): one row per stored version, and
+        every document of the versions whose sample the loader changes or rejects, in pages,
+        so that the counts of migrated and failed documents are the ones the open would
+        write, loader by loader. A dry run costs the open's reads, never its writes.
+        """
+        table = table_name(self.table_prefix, name)
+        if table not in await self._load_catalog():
+            return False
+        collection = self._collection(name, table, BaseDocument)
+        await self._migrate(collection, document_loader, write=False)
+        return True
+
     async def delete_collection(self, name: str) -> None:
         """Drop the collection's table and its failed-migrations table."""
         for table in (
@@ -283,18 +315,23 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
                 await self._create_table(table)
             else:
                 await self._add_missing_columns(table, catalog[table])
-            collection: SnowflakeDocumentCollection[TDocument] = SnowflakeDocumentCollection(
-                name=name,
-                table=table,
-                schema=schema,
-                runner=self._runner,
-                logger=self._logger,
-                ensure_indexes=self._ensure_indexes,
-            )
+            collection = self._collection(name, table, schema)
             if loader is not None and existed:
                 await self._migrate(collection, loader)
             self._collections[name] = collection
             return collection
+
+    def _collection(
+        self, name: str, table: str, schema: type[TDocument]
+    ) -> SnowflakeDocumentCollection[TDocument]:
+        return SnowflakeDocumentCollection(
+            name=name,
+            table=table,
+            schema=schema,
+            runner=self._runner,
+            logger=self._logger,
+            ensure_indexes=self._ensure_indexes,
+        )
 
     async def _load_catalog(self) -> dict[str, set[str]]:
         """Tables with our prefix in the current schema and their columns: one query, once."""
@@ -402,9 +439,11 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         self,
         collection: SnowflakeDocumentCollection[TDocument],
         loader: DocumentLoader[TDocument],
+        *,
+        write: bool = True,
     ) -> None:
         """Run ``loader`` over the documents it may change; write changes and failures in
-        batches.
+        batches (with ``write=False``, only tell the observer what would be written).
 
         One query groups the table by the documents' ``version`` (its JSON text: ``"1"``,
         ``1``, ``null`` and a missing field are four groups) and returns each group's size
@@ -420,6 +459,9 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         The other groups (sample changed, rejected, or the loader raised) are read in pages
         by ID, and the loader runs once on each of their documents, as in a full pass.
         Memory holds one page and one unwritten batch of each kind, whatever the table's size.
+
+        The observer (``migration_observer``) is told each group the loader keeps as a whole,
+        each document it loads otherwise, and the progress of the pass, page by page.
         """
         table = collection.table
         groups = await self._runner.run(
@@ -430,20 +472,26 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
                 f"FROM {quote_identifier(table)} GROUP BY 1"
             ),
         )
-        migration = _Migration()
+        migration = _Migration(collection.name, self.migration_observer, write=write)
         to_read: list[tuple[str | None, int]] = []
         for version, count, first_id, first in groups:
             migration.samples.add(str(first_id))
-            if not await self._load(migration, table, loader, str(first_id), first):
+            if not await self._load(migration, table, loader, str(first_id), first, sample=True):
                 to_read.append((version, int(count)))
+            elif migration.observer is not None:
+                # Its sample stands for the group, unread (see above).
+                key = version_key(json.loads(first))
+                migration.kept_whole.add(key)
+                migration.observer.counted(collection.name, key, UNCHANGED, int(count))
         if not to_read:
             return
         total = sum(count for _, count in to_read)
-        self._logger.info(
-            f"Migrating {table}: {total:,} document(s) to load ("
-            + ", ".join(f"version {_shown(version)}: {count:,}" for version, count in to_read)
-            + ")"
-        )
+        if write:
+            self._logger.info(
+                f"Migrating {table}: {total:,} document(s) to load ("
+                + ", ".join(f"version {_shown(version)}: {count:,}" for version, count in to_read)
+                + ")"
+            )
         selected = _versions_condition([version for version, _ in to_read])
         if selected is None:
             # Too many versions to list in one statement: read every group; the loader
@@ -456,6 +504,7 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         # stored document once).
         after: str | None = None
         read, more = 0, True
+        migration.progress(table, 0, total)
         while more:
             more, after, rows = await self._load_page(
                 migration, collection, loader, selected, after
@@ -464,9 +513,13 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
             # The counts end the pass without a last, empty read; a short page ends it
             # when documents were deleted meanwhile.
             more = more and read < total
-            await self._write(collection, migration, final=not more)
-            if total > MIGRATION_PAGE_ROWS:
-                self._logger.info(f"Migrating {table}: {min(read, total):,} of {total:,} read")
+            if write:
+                await self._write(collection, migration, final=not more)
+                if total > MIGRATION_PAGE_ROWS:
+                    self._logger.info(f"Migrating {table}: {min(read, total):,} of {total:,} read")
+            migration.progress(table, min(read, total), total)
+        if not write:
+            return
         self._logger.info(
             f"Migrated {table}: {migration.changed:,} changed, {migration.failed:,} failed"
         )
@@ -483,26 +536,39 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
         loader: DocumentLoader[Any],
         identifier: str,
         data: str,
+        *,
+        sample: bool = False,
     ) -> bool:
-        """Run ``loader`` on one stored document; True when it returns it unchanged."""
+        """Run ``loader`` on one stored document; True when it returns it unchanged. The
+        observer is told the outcome, but for an unchanged ``sample`` (its caller tells the
+        whole group) or a document of a group told so already."""
         document = json.loads(data)
+        key = version_key(document)
         try:
             migrated = await loader(cast(BaseDocument, document))
         except Exception as error:
-            self._logger.error(f"Failed to load document '{identifier}' in {table}: {error}")
+            if migration.write:
+                self._logger.error(f"Failed to load document '{identifier}' in {table}: {error}")
             migrated = None
+        outcome = outcome_of(document, migrated)
+        if migration.observer is not None and not (
+            outcome == UNCHANGED and (sample or key in migration.kept_whole)
+        ):
+            migration.observer.counted(migration.collection, key, outcome, 1)
+        if outcome == UNCHANGED:
+            return True
         if migrated is None:
-            migration.to_fail.append((identifier, document))
             migration.failed += 1
+            if migration.write:
+                migration.to_fail.append((identifier, document))
             return False
-        if migrated != document:
-            changed = dict(migrated)
+        changed = dict(migrated)
+        migration.changed += 1
+        if migration.write:
             migration.to_change.append((identifier, changed))
-            migration.changed += 1
             if str(changed.get("id", identifier)) != identifier:
                 migration.renamed.add(str(changed["id"]))
-            return False
-        return True
+        return False
 
     async def _load_page(
         self,
@@ -622,9 +688,18 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
 
 
 class _Migration:
-    """What one collection's migration has loaded and not yet written, and its counts."""
+    """What one collection's migration has loaded and not yet written, and its counts.
 
-    def __init__(self) -> None:
+    With ``write`` False (a dry run) it keeps counts only: nothing is held to be written.
+    """
+
+    def __init__(self, collection: str, observer: MigrationObserver | None, *, write: bool) -> None:
+        self.collection = collection
+        self.observer = observer
+        self.write = write
+        #: Versions whose group the loader kept, told as a whole from its sample; a pass that
+        #: reads them anyway (too many versions to select) does not tell them again.
+        self.kept_whole: set[str | None] = set()
         self.to_change: list[tuple[str, dict[str, Any]]] = []
         self.to_fail: list[tuple[str, dict[str, Any]]] = []
         self.changed = 0
@@ -634,6 +709,10 @@ class _Migration:
         #: New IDs of documents the loader gave another ID (none of Parlant's does): written
         #: ahead of the pass, they must not be loaded again.
         self.renamed: set[str] = set()
+
+    def progress(self, table: str, done: int, total: int) -> None:
+        if self.observer is not None:
+            self.observer.progress(table, done, total)
 
 
 def _failed_row(old_id: str, document: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -7,13 +7,16 @@ if the test did not stop it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +147,51 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait(timeout=30)
+
+
+class WrongPasswordSnowflake(BaseHTTPRequestHandler):
+    """Answers every login the way Snowflake answers a wrong password (code 390100)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps(
+            {
+                "data": {"nextAction": None, "authnMethod": "USERNAME_PASSWORD"},
+                "code": "390100",
+                "message": "Incorrect username or password was specified.",
+                "success": False,
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def wrong_password_home(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A SNOWFLAKE_HOME whose connections.toml entry `wrong` points the real connector at a
+    loopback endpoint answering every login as Snowflake does for a wrong password (a
+    config has no port setting; `connection_name: wrong` reaches it); (home, password)."""
+    server = HTTPServer(("127.0.0.1", 0), WrongPasswordSnowflake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    secret = "not-the-password-42"
+    snowflake_home = tmp_path / "snowflake-home"
+    snowflake_home.mkdir()
+    toml = snowflake_home / "connections.toml"
+    toml.write_text(
+        "[wrong]\n"
+        'account = "acme"\nuser = "parlant"\n'
+        f'password = "{secret}"\n'
+        f'host = "127.0.0.1"\nport = {server.server_address[1]}\nprotocol = "http"\n'
+        'warehouse = "W"\ndatabase = "D"\nschema = "S"\nlogin_timeout = 20\n'
+    )
+    toml.chmod(0o600)
+    yield snowflake_home, secret
+    server.shutdown()
+    thread.join()

@@ -5,15 +5,9 @@ The shipped file's emulator directory and home are redirected to tmp with `--set
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 SHIPPED = Path(__file__).resolve().parents[2] / "parlant.yaml"
 
@@ -67,56 +61,10 @@ def test_check_fails_clearly_on_an_unwritable_emulator_directory(
     assert "Traceback" not in result.stdout + result.stderr
 
 
-class _WrongPasswordSnowflake(BaseHTTPRequestHandler):
-    """Answers every login the way Snowflake answers a wrong password (code 390100)."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps(
-            {
-                "data": {"nextAction": None, "authnMethod": "USERNAME_PASSWORD"},
-                "code": "390100",
-                "message": "Incorrect username or password was specified.",
-                "success": False,
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def wrong_password_snowflake() -> Iterator[int]:
-    server = HTTPServer(("127.0.0.1", 0), _WrongPasswordSnowflake)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    thread.join()
-
-
 def test_check_fails_clearly_on_a_wrong_snowflake_password(
-    harness: Any, tmp_path: Path, wrong_password_snowflake: int
+    harness: Any, tmp_path: Path, wrong_password_home: tuple[Path, str]
 ) -> None:
-    # A loopback endpoint answers every login as Snowflake does for a wrong password. The yaml has no port setting: a connections.toml entry
-    # (SNOWFLAKE_HOME) points the real connector at it, as `connection_name` allows.
-    secret = "not-the-password-42"
-    snowflake_home = tmp_path / "snowflake-home"
-    snowflake_home.mkdir()
-    toml = snowflake_home / "connections.toml"
-    toml.write_text(
-        "[wrong]\n"
-        'account = "acme"\nuser = "parlant"\n'
-        f'password = "{secret}"\n'
-        f'host = "127.0.0.1"\nport = {wrong_password_snowflake}\nprotocol = "http"\n'
-        'warehouse = "W"\ndatabase = "D"\nschema = "S"\nlogin_timeout = 20\n'
-    )
-    toml.chmod(0o600)
+    snowflake_home, secret = wrong_password_home
     config = tmp_path / "parlant.yaml"
     config.write_text(
         "version: 1\n"

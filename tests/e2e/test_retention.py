@@ -123,10 +123,13 @@ def test_prune_command_counts_then_deletes_on_the_emulator_and_json(
     assert again.returncode == 0 and "deleted 0 sessions, 0 events" in again.stdout
 
     wrong = harness.cli("prune", "-c", str(config), "--stores", "customers")
-    assert wrong.returncode == 1 and wrong.stdout == ""
+    assert wrong.returncode == 2 and wrong.stdout == ""
     assert wrong.stderr.strip() == (
-        "--stores: customers: no retention set for it (stores with one: sessions, evaluations)"
+        "--stores: store 'customers' sets no retention (stores that do: sessions, evaluations)"
     )
+    typo = harness.cli("prune", "-c", str(config), "--stores", "sesions")
+    assert typo.returncode == 2
+    assert typo.stderr.strip() == "--stores: unknown store 'sesions' (did you mean 'sessions'?)"
     none = harness.cli(
         "prune",
         "-c",

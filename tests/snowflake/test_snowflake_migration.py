@@ -184,7 +184,7 @@ async def test_opening_migrates_exactly_what_a_full_pass_migrates(
     async with open_database() as database:
         if wrapped:
             wrapper = CurrentVersionDocumentDatabase(database, "0.3.0")
-            await full_pass(database, "reference", wrapper.wrap_loader(loader))
+            await full_pass(database, "reference", wrapper.wrap_loader(loader, "reference"))
             await wrapper.get_collection("opened", BaseDocument, loader)
         else:
             await full_pass(database, "reference", loader)
