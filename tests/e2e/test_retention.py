@@ -47,15 +47,17 @@ async def emulator_database(directory: Path) -> AsyncIterator[DocumentDatabase]:
         await asyncio.to_thread(emulator.stop)
 
 
-async def seed(database: DocumentDatabase, old: int, new: int) -> tuple[set[str], set[str]]:
-    """`old` sessions last active 60 days ago and `new` ones active yesterday, 3 events
+async def seed(
+    database: DocumentDatabase, old: int, new: int, old_age: timedelta = timedelta(days=60)
+) -> tuple[set[str], set[str]]:
+    """`old` sessions last active `old_age` ago and `new` ones active yesterday, 3 events
     each; (old ids, new ids)."""
     now = datetime.now(timezone.utc)
     ids: tuple[set[str], set[str]] = (set(), set())
     async with SessionDocumentStore(database, allow_migration=True) as store:
-        for kept, count, days in ((0, old, 60), (1, new, 1)):
+        for kept, count, age in ((0, old, old_age), (1, new, timedelta(days=1))):
             for number in range(count):
-                at = now - timedelta(days=days)
+                at = now - age
                 session = await store.create_session(
                     CustomerId(f"c{number}"), AgentId("a"), creation_utc=at
                 )
@@ -142,9 +144,11 @@ def test_prune_command_counts_then_deletes_on_the_emulator_and_json(
     assert none.returncode == 0 and none.stdout.startswith("nothing to prune")
 
 
-async def _seed_emulator(directory: Path, old: int, new: int) -> tuple[set[str], set[str]]:
+async def _seed_emulator(
+    directory: Path, old: int, new: int, old_age: timedelta = timedelta(days=60)
+) -> tuple[set[str], set[str]]:
     async with emulator_database(directory) as database:
-        return await seed(database, old, new)
+        return await seed(database, old, new, old_age)
 
 
 async def _stored(directory: Path) -> dict[str, int]:
@@ -221,9 +225,12 @@ def test_two_replicas_pruning_at_once_delete_each_session_once_and_nothing_unexp
         assert {s.id for s in c.sessions.list()} == new
     assert asyncio.run(_stored(shared_emulator)) == dict.fromkeys(new, 3)
 
-    # Sessions expired since, read (and so cached) by both replicas, disappear from both
-    # once one of them has pruned them: the other learns it through the change feed.
-    later, _ = asyncio.run(_seed_emulator(shared_emulator, 3, 0))
+    # Sessions that expire 20 s from now (the servers prune every second), read and so
+    # cached by both replicas before then, disappear from both once one of them has pruned
+    # them: the other learns it through the change feed.
+    later, _ = asyncio.run(
+        _seed_emulator(shared_emulator, 3, 0, timedelta(days=30) - timedelta(seconds=20))
+    )
     for c in clients:
         for session_id in later:
             assert c.sessions.retrieve(session_id).id == session_id
