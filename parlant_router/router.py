@@ -284,6 +284,7 @@ class Router:
         the other processes (through the change feed) and takes its turn through a lease on
         the sessions' backend.
         """
+        from parlant_router.backends import BackendContext
         from parlant_router.retention import Pruner, RetainedStore
         from parlant_router.retention.document_pruning import DocumentPruning
         from parlant_router.retention.pruner import LEASE_SECONDS
@@ -308,8 +309,14 @@ class Router:
             return None
         lease = None
         if self.loaded.config.server.replicas == "many":
-            sessions = next(r for r in self.routes if r.store == "sessions")
-            lease = await self._backends[sessions.backend_name].lease("prune", LEASE_SECONDS)
+            # On the sessions' backend (validated: snowflake), opened here when this Router
+            # routes other stores only (`parlant-router prune --stores evaluations`).
+            assert self._stack is not None
+            sessions = next(r for r in resolve_routes(self.loaded.config) if r.store == "sessions")
+            backend = await self._backend(
+                sessions, BackendContext(logger=logger, stack=self._stack)
+            )
+            lease = await backend.lease("prune", LEASE_SECONDS)
         return Pruner(retained, logger, lease=lease, deleted=self._forget_deleted)
 
     def _forget_deleted(self, store: str, collection: str, ids: Sequence[str]) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from parlant_router.config.durations import format_duration
 from parlant_router.errors import describe_exception
 from parlant_router.retention.rules import Deleted
+from parlant_router.stores.catalog import STORES
 
 if TYPE_CHECKING:
     from parlant.core.loggers import Logger
@@ -64,8 +65,10 @@ class PruneCounts:
         """One line for the log and the CLI."""
         verb = "would delete" if self.dry_run else "deleted"
         listed = ", ".join(f"{count:,} {name}" for name, count in self.documents.items())
+        rule = STORES[self.store].retention
+        since = "last active" if rule is not None and rule.activity is not None else "created"
         return (
-            f"Retention of {self.store} ({format_duration(self.retention)}, last active "
+            f"Retention of {self.store} ({format_duration(self.retention)}, {since} "
             f"before {self.before.isoformat(timespec='seconds')}): {verb} {listed}"
         )
 
@@ -155,8 +158,6 @@ class PruneTask:
         self._logger = logger
         self._interval = interval.total_seconds()
         self._task: asyncio.Task[None] | None = None
-        self.passes = 0
-        """Passes completed (this process's turn or not)."""
 
     async def __aenter__(self) -> PruneTask:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -181,5 +182,4 @@ class PruneTask:
                     f"Retention: a pruning pass failed ({describe_exception(error, limit=300)}); "
                     f"next in {format_duration(timedelta(seconds=self._interval))}"
                 )
-            self.passes += 1
             await asyncio.sleep(self._interval)

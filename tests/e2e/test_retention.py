@@ -211,7 +211,10 @@ def test_two_replicas_pruning_at_once_delete_each_session_once_and_nothing_unexp
         {"replicas": "many", "prune_interval": "1s"},
         {
             "backends": {"warehouse": {"type": "snowflake", "emulator": str(shared_emulator)}},
-            "stores": {"sessions": {"backend": "warehouse", "retention": "30d"}},
+            "stores": {
+                "sessions": {"backend": "warehouse", "retention": "30d"},
+                "evaluations": {"backend": "warehouse", "retention": "30d"},
+            },
         },
     )
     replicas = [start_replica(harness, config, name) for name in ("a", "b")]
@@ -239,6 +242,11 @@ def test_two_replicas_pruning_at_once_delete_each_session_once_and_nothing_unexp
         wait_for(lambda c=c: not any(_exists(c, session_id) for session_id in later), *replicas)
     for replica in replicas:
         assert replica.stop() == 0
+    # The command takes its turn through the lease on the sessions' backend, also when it
+    # prunes another store only.
+    alone = harness.cli("prune", "-c", str(config), "--stores", "evaluations")
+    assert alone.returncode == 0, alone.stderr
+    assert "deleted 0 evaluations, 0 evaluation_tag_associations" in alone.stdout
 
 
 def _exists(c: ParlantClient, session_id: str) -> bool:
