@@ -63,23 +63,33 @@ def shared_emulator(tmp_path: Path) -> Iterator[Path]:
         assert process.wait(timeout=60) == 0
 
 
-def start_replica(harness: Harness, config: Path, name: str) -> ServerProcess:
+def replica_argv(harness: Harness, config: Path, name: str) -> tuple[list[str], int]:
+    """`parlant-router run` of replica `name` (its own ports and home); (argv, port)."""
     port = free_port()
-    return harness.start(
-        [
-            str(BIN / "parlant-router"),
-            "run",
-            "-c",
-            str(config),
-            "--set",
-            f"server.port={port}",
-            "--set",
-            f"server.tool_service_port={free_port()}",
-            "--set",
-            f"server.home={harness.tmp_path / f'home-{name}'}",
-        ],
-        port,
-    )
+    return [
+        str(BIN / "parlant-router"),
+        "run",
+        "-c",
+        str(config),
+        "--set",
+        f"server.port={port}",
+        "--set",
+        f"server.tool_service_port={free_port()}",
+        "--set",
+        f"server.home={harness.tmp_path / f'home-{name}'}",
+    ], port
+
+
+def start_replica(harness: Harness, config: Path, name: str) -> ServerProcess:
+    return harness.start(*replica_argv(harness, config, name))
+
+
+def start_replicas(harness: Harness, config: Path, names: list[str]) -> list[ServerProcess]:
+    """Replicas `names`, started together (each startup mostly waits on its own work)."""
+    servers = [harness.spawn(*replica_argv(harness, config, name)) for name in names]
+    for server in servers:
+        server.wait_ready()
+    return servers
 
 
 def client(server: ServerProcess) -> ParlantClient:
@@ -123,8 +133,7 @@ def test_two_replicas_share_sessions_safely(
             "stores": {store: "warehouse" for store in STORES},
         }
     )
-    a = start_replica(harness, config, "a")
-    b = start_replica(harness, config, "b")
+    a, b = start_replicas(harness, config, ["a", "b"])
     assert "Replicas: many" in a.log.read_text(), a.tail()
     replicas = [client(a), client(b)]
 

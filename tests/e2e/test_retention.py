@@ -25,7 +25,7 @@ from parlant_router.backends.json_atomic import AtomicJSONFileDatabase
 from parlant_router.config.naming import effective_table_prefix
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
 from tests.e2e.conftest import Harness, ServerProcess
-from tests.e2e.test_replicas import shared_emulator, start_replica  # noqa: F401 (fixture)
+from tests.e2e.test_replicas import shared_emulator, start_replicas  # noqa: F401 (fixture)
 from tests.support.logger import RecordingLogger
 
 DELETED = re.compile(r"Retention of sessions \([^)]*\): deleted ([\d,]+) sessions, ([\d,]+) events")
@@ -217,7 +217,7 @@ def test_two_replicas_pruning_at_once_delete_each_session_once_and_nothing_unexp
             },
         },
     )
-    replicas = [start_replica(harness, config, name) for name in ("a", "b")]
+    replicas = start_replicas(harness, config, ["a", "b"])
     # Both replicas attempt a pass every second; wait until the old sessions are gone.
     wait_for(lambda: sum(deleted_in(r.log.read_text())[0] for r in replicas) >= 30, *replicas)
     time.sleep(3)  # more passes by both: nothing more may be deleted
@@ -228,11 +228,11 @@ def test_two_replicas_pruning_at_once_delete_each_session_once_and_nothing_unexp
         assert {s.id for s in c.sessions.list()} == new
     assert asyncio.run(_stored(shared_emulator)) == dict.fromkeys(new, 3)
 
-    # Sessions that expire 20 s from now (the servers prune every second), read and so
+    # Sessions that expire 12 s from now (the servers prune every second), read and so
     # cached by both replicas before then, disappear from both once one of them has pruned
     # them: the other learns it through the change feed.
     later, _ = asyncio.run(
-        _seed_emulator(shared_emulator, 3, 0, timedelta(days=30) - timedelta(seconds=20))
+        _seed_emulator(shared_emulator, 3, 0, timedelta(days=30) - timedelta(seconds=12))
     )
     for c in clients:
         for session_id in later:
