@@ -45,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bench.open_store import CONNECTION_VARIABLE, status_bytes
 from bench.parameters import Parameters
-from bench.seed import Seeder, sequenced_time
+from bench.seed import Seeder, numbered, sequenced_time
 from bench.server import free_port
 from bench.server_turns import (
     PARLANT_ROUTER,
@@ -186,21 +186,15 @@ def _padded(expression: str, digits: int) -> str:
     return f"LPAD(TO_VARCHAR({expression}), {digits}, '0')"
 
 
-def _json_string(text: str) -> str:
-    """A SQL literal holding ``text`` as JSON would write it inside a string."""
-    return "'" + json.dumps(text)[1:-1].replace("'", "''") + "'"
-
-
 def _events_sql(table: str, *, start: int, count: int, sessions: int, version: str) -> str:
     """One INSERT writing events ``start`` .. ``start + count - 1`` into ``table``.
 
     Event N belongs to session ``N mod sessions`` at offset ``N div sessions``, so writing
     more events later continues every session's offsets. Its ``creation_utc`` is a valid ISO
-    time, in the order of N (one microsecond apart). Valid Snowflake SQL: GENERATOR with a
-    constant ROWCOUNT, ROW_NUMBER for a gap-free N (SEQ4 may leave gaps), and text pieces
-    around N parsed with PARSE_JSON; the statement text is under a kilobyte whatever ``count``.
+    time, in the order of N (one microsecond apart). Valid Snowflake SQL (`numbered` rows,
+    text pieces around N parsed with PARSE_JSON, no backslash in any literal, which Snowflake
+    and DuckDB read differently); the text is under 2 KB whatever ``count``.
     """
-    number = f"{start} + ROW_NUMBER() OVER (ORDER BY SEQ4()) - 1"
     ident = f"'event' || {_padded('N', _EVENT_DIGITS)}"
     session = f"'session' || {_padded(f'MOD(N, {sessions})', _SESSION_DIGITS)}"
     offset = f"TO_VARCHAR({_integer_division('N', sessions)})"
@@ -211,7 +205,6 @@ def _events_sql(table: str, *, start: int, count: int, sessions: int, version: s
         f"{_padded(f'MOD({minutes}, 60)', 2)} || ':' || {_padded(seconds, 2)} || '.' || "
         f"{_padded('MOD(N, 1000000)', 6)} || '+00:00'"
     )
-    message = _json_string("An earlier message in a long conversation.")
     data = " || ".join(
         [
             """'{"id":"' """,
@@ -222,15 +215,14 @@ def _events_sql(table: str, *, start: int, count: int, sessions: int, version: s
             session,
             """'","source":"customer","kind":"message","offset":' """,
             offset,
-            """',"trace_id":"seed","data":{"message":"' """,
-            message,
-            """'","participant":{}},"metadata":null,"deleted":false}' """,
+            """',"trace_id":"seed","data":{"message":"An earlier message in a long """
+            """conversation.","participant":{}},"metadata":null,"deleted":false}' """,
         ]
     )
     return (
         f'INSERT INTO "{table}" (ID, VERSION, CREATION_UTC, DATA) '
         f"SELECT {ident}, '{version}', {created}, PARSE_JSON({data}) "
-        f"FROM (SELECT {number} AS N FROM TABLE(GENERATOR(ROWCOUNT => {int(count)})))"
+        f"FROM ({numbered(start, count)})"
     )
 
 
