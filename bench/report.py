@@ -50,6 +50,13 @@ from bench.server_turns import (
     percentile,
 )
 from bench.workloads import RateFigure, TurnFigures
+from parlant_router.snowflake.database import (
+    MAX_BATCH_BINDS,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ROWS,
+    MIGRATION_PAGE_CHARS,
+    MIGRATION_PAGE_ROWS,
+)
 
 _PACKAGES = (
     "parlant",
@@ -2034,6 +2041,9 @@ _STATEMENTS_PER_THOUSAND = 1.0
 _BOUNDED_MEMORY = 0.25
 """A migration's peak memory is "bounded" when the largest size's is at most this fraction
 above the smallest's (while the documents grow several times over)."""
+_BOUND_PER_UPDATED_ROW = 5
+"""Values a migration's UPDATE binds per document (old id, new ID, VERSION, CREATION_UTC, DATA;
+docs/snowflake.md)."""
 ISSUE_MIGRATION_DOCUMENTS = 1_000_000
 """The size issue 13 sets the migration target at."""
 
@@ -2299,7 +2309,10 @@ def _startup_rows_finding(results: GrowthResults) -> str | None:
         return None
     run = largest.runs[-1]
     top = sorted(run.counts.wire.by_shape.items(), key=lambda item: -item[1])[:2]
-    shapes = "; ".join(f"{n} x {_shape(shape)} ({store})" for (store, shape), n in top)
+    shapes = "; ".join(
+        f"{n} x {_shape(shape)} " + (store if store.startswith("(") else f"({store})")
+        for (store, shape), n in top
+    )
     return (
         f"**Rows at startup**: {_fmt(empty.max_rows(), '{:,}')} over an empty store, "
         f"{_fmt(largest.max_rows(), '{:,}')} over {largest.events:,} events: opening a "
@@ -2337,20 +2350,36 @@ def _emulator_seconds(figure: StartupFigure) -> float:
 def _migration_cost_finding(results: GrowthResults) -> str | None:
     if not results.migrations:
         return None
-    largest = results.migrations[-1]
+    first, largest = results.migrations[0], results.migrations[-1]
     ms = 1000 * largest.seconds / largest.documents
     busy = largest.counts.wire.emulator_seconds
+    updates = largest.shape_count("UPDATE")
+    per_batch = largest.documents / updates if updates else 0.0
+    most_rows = min(MAX_BATCH_ROWS, MAX_BATCH_BINDS // _BOUND_PER_UPDATED_ROW)
+    cut = (
+        f" (a batch is cut at {MAX_BATCH_BYTES:,} bytes of statement and values before it "
+        f"reaches {most_rows:,} rows)"
+        if 0 < per_batch < most_rows - 1
+        else ""
+    )
+    trend = (
+        f"; per 1,000 documents {first.per_thousand():.2f} at {first.documents:,} and "
+        f"{largest.per_thousand():.2f} at {largest.documents:,}, the few statements of any "
+        "open (the catalog, the versions, the metadata) weighing less as the table grows"
+        if largest is not first
+        else ""
+    )
     return (
-        f"**Migration time**: {ms:.2f} ms per document at {largest.documents:,} "
-        f"({largest.seconds:.0f} s), of which the emulator was busy {busy:.0f} s "
-        f"({_percent_of(busy, largest.seconds)}): fakesnow parses the SQL text of every "
-        f"statement with sqlglot in Python before DuckDB runs it, and the batched `UPDATE "
-        f"... FROM VALUES` ({largest.shape_count('UPDATE')} of them, up to 3,276 rows and "
-        "800,000 bytes each) are by far the largest texts. "
-        f"The pages read ({largest.shape_count('SELECT')} SELECTs, at most 5,000 rows each) "
-        "and the statements sent are what Snowflake would see; the seconds are this "
-        "emulator's. Statements grow with pages and batches (one per 5,000 documents read, "
-        "one per batch written), so per 1,000 documents they stay constant."
+        f"**Migration statements**: {largest.counts.statements} for {largest.documents:,} "
+        f"documents: {largest.shape_count('SELECT')} SELECTs (pages of at most "
+        f"{MIGRATION_PAGE_ROWS:,} rows or {MIGRATION_PAGE_CHARS:,} characters of JSON, and "
+        f"the open's own reads) and {updates} `UPDATE ... FROM VALUES` of "
+        f"{per_batch:,.0f} documents on average{cut}{trend}. **Time**: {ms:.2f} ms per "
+        f"document ({largest.seconds:.0f} s), of which the emulator was busy {busy:.0f} s "
+        f"({_percent_of(busy, largest.seconds)}): fakesnow parses the text of every "
+        "statement with sqlglot in Python before DuckDB runs it, and each batched UPDATE is "
+        "up to that many bytes. The statements are what Snowflake would see; the seconds are "
+        "this emulator's."
     )
 
 
@@ -2371,8 +2400,8 @@ def _migration_memory_finding(results: GrowthResults) -> str | None:
         "bench.open_store`), not the bench's, which runs the emulator: its `VmHWM` (the "
         "resident high-water mark, interpreter and imports included) against its resident "
         f"memory just before the open. What the open added: {added}. It holds one page read "
-        "(at most 5,000 rows or 4,000,000 characters of JSON) and one unwritten batch, "
-        "whatever the table's size."
+        f"(at most {MIGRATION_PAGE_ROWS:,} rows or {MIGRATION_PAGE_CHARS:,} characters of JSON) "
+        "and one unwritten batch, whatever the table's size."
     )
 
 
