@@ -252,7 +252,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    from bench.growth import MIGRATION, PARTS, STARTUP, GrowthResults, run_growth
+    from bench.growth import MIGRATION, PARTS, GrowthResults, run_growth
     from bench.replicas import ReplicasResults, run_replicas
     from bench.report import render
     from bench.run import ADAPTER_WORKLOADS, RunResults, run
@@ -278,7 +278,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if (only is None and args.with_replicas) or (only and "replicas" in only):
         replicas = asyncio.run(run_replicas(replica_parameters_from(args)))
     growth: GrowthResults | None = None
-    parts = PARTS if only is None else tuple(p for p in (STARTUP, MIGRATION) if p in only)
+    parts = PARTS if only is None else tuple(part for part in PARTS if part in only)
     if parts and (only is not None or args.with_growth):
         growth = asyncio.run(run_growth(parameters, parts=parts))
     shown = " ".join(argv if argv is not None else sys.argv[1:])

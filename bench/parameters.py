@@ -62,9 +62,10 @@ class Parameters:
     startup_runs: int = 2
     """Starts of a server measured at each size."""
     large_migration_documents: tuple[int, ...] = (30_000, 300_000)
-    """Sessions at 0.8.0 opened in a process of their own. The emulator spends ~0.75 ms per
-    migrated document (fakesnow parsing the batched UPDATEs), so the issue's 1,000,000 take
-    ~13 minutes here: ``--large-migration-docs 1000000`` runs it."""
+    """Sessions at 0.8.0 opened in a process of their own. The emulator's time grows with the
+    documents (fakesnow parses every batched UPDATE in Python), so the issue's 1,000,000 would
+    take most of ``make bench`` on its own: ``--large-migration-docs 1000000`` runs it (its
+    measured time: docs/benchmarks.md, "Stores that have grown")."""
 
     def turns_at(self, latency_ms: float) -> int:
         """Turns per session at ``latency_ms``."""

@@ -2296,6 +2296,8 @@ def growth_findings(results: GrowthResults) -> list[str]:
         *(f"**Failed**: {failure}." for failure in results.failures),
         _startup_rows_finding(results),
         _startup_time_finding(results),
+        _startup_servers_finding(results),
+        _seeding_finding(results),
         _migration_cost_finding(results),
         _migration_memory_finding(results),
     ]
@@ -2340,6 +2342,35 @@ def _startup_time_finding(results: GrowthResults) -> str | None:
         f"{_emulator_seconds(empty):.2f} s of the empty store's starts and "
         f"{_emulator_seconds(largest):.2f} s of the largest's (means); the rest is the "
         "server's own work (imports, the container, the tool service)."
+    )
+
+
+def _startup_servers_finding(results: GrowthResults) -> str | None:
+    runs = [run for figure in results.startup for run in figure.runs]
+    if not runs:
+        return None
+    statuses = sorted({str(run.exit_status) for run in runs})
+    errors = [line for run in runs for line in run.error_lines]
+    first = f"; the first: `{_cell(errors[0][:200])}`" if errors else ""
+    return (
+        f"**Servers**: {len(runs)} measured start(s), exit status on SIGTERM "
+        f"{', '.join(statuses)}; {len(errors)} error line(s) in their logs{first}."
+    )
+
+
+def _seeding_finding(results: GrowthResults) -> str | None:
+    parts = [
+        f"up to {f.events:,} events {f.seed_seconds:.1f} s" for f in results.startup if f.events
+    ]
+    parts += [
+        f"{m.documents:,} sessions at {OLD_SESSION_VERSION} {m.seed_seconds:.1f} s"
+        for m in results.migrations
+    ]
+    if not parts:
+        return None
+    return (
+        "**Seeding** (one `INSERT ... SELECT ... FROM TABLE(GENERATOR(...))` per table and "
+        f"size, by the bench, outside the measured windows): {'; '.join(parts)}."
     )
 
 
