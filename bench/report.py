@@ -2470,11 +2470,12 @@ def growth_section(results: GrowthResults, command: str) -> list[str]:
             "rows at that version. Time: the open, measured in that process. Memory: that "
             "process's `VmHWM` (the emulator's memory is the bench process's, not counted)."
         )
+    durations = {STARTUP: results.startup_seconds, MIGRATION: results.migration_seconds}
+    parts = ", ".join(f"{part} {durations[part]:.0f} s" for part in results.parts)
     lines = _section(
         "Stores that have grown",
         f"`bench/growth.py`, run by `{command}` on {results.started:%Y-%m-%d %H:%M} UTC "
-        f"({results.seconds:.0f} s: startup {results.startup_seconds:.0f} s, migration "
-        f"{results.migration_seconds:.0f} s) against one instrumented `SnowflakeEmulator`.",
+        f"({results.seconds:.0f} s: {parts}) against one instrumented `SnowflakeEmulator`.",
         method,
     )
     lines += _blocks(
