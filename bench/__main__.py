@@ -5,6 +5,8 @@
 official client; bench/server_turns.py) and prints its report; ``--no-server-turns`` leaves
 it out of a full run. ``--replicas-only`` runs only the replicas workload (several servers with
 ``server.replicas: many``; bench/replicas.py); ``--no-replicas`` leaves it out.
+``--only startup,migration`` runs only the workloads named (see ``ONLY``); ``--no-growth`` leaves
+the startup and large-migration workloads (bench/growth.py) out of a full run.
 """
 
 from __future__ import annotations
@@ -62,7 +64,29 @@ _OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--idle-window", "idle_window_seconds", float, "seconds of the idle window"),
     ("--memory-sessions", "memory_sessions", int, "sessions in the cache memory measurement"),
     ("--memory-events", "memory_events", int, "events per session there"),
+    (
+        "--startup-events",
+        "startup_events",
+        _ints,
+        "events stored before the measured starts, e.g. 0,100000,1000000",
+    ),
+    ("--startup-sessions", "startup_sessions", int, "sessions the stored events are spread over"),
+    ("--startup-runs", "startup_runs", int, "server starts measured per size"),
+    (
+        "--large-migration-docs",
+        "large_migration_documents",
+        _ints,
+        "migrating documents opened in a process of their own, e.g. 30000,1000000",
+    ),
 )
+
+ONLY: dict[str, str] = {
+    "migration": "the adapters' migration workload, then the large-store one (bench/growth.py)",
+    "startup": "real servers starting over stored events (bench/growth.py)",
+    "server-turns": "whole turns through real servers (bench/server_turns.py)",
+    "replicas": "several servers with server.replicas: many (bench/replicas.py)",
+}
+"""What ``--only`` may name, and what each runs."""
 
 
 # Flags that override one field of the replicas preset: (flag, ReplicaParameters field, parser,
@@ -140,13 +164,50 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run only the replicas workload (report on standard output by default)",
     )
+    selection.add_argument(
+        "--only",
+        type=_only_names,
+        default=None,
+        metavar="NAMES",
+        help="run only these workloads, comma-separated (report on standard output by "
+        "default): " + "; ".join(f"{name}: {text}" for name, text in ONLY.items()),
+    )
     parser.add_argument(
         "--no-replicas",
         dest="with_replicas",
         action="store_false",
         help="leave the replicas workload out of the run",
     )
+    parser.add_argument(
+        "--no-growth",
+        dest="with_growth",
+        action="store_false",
+        help="leave the startup and large-migration workloads out of the run",
+    )
     return parser
+
+
+def _only_names(text: str) -> frozenset[str]:
+    """The workloads ``--only`` names (argparse reports an unknown one)."""
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - set(ONLY))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown workload(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ONLY)}"
+        )
+    return names
+
+
+def selected_workloads(args: argparse.Namespace) -> frozenset[str] | None:
+    """The workloads a partial run selects (``--only``, ``--server-turns``, ``--replicas-only``),
+    or None for a full run."""
+    if args.only is not None:
+        return frozenset(args.only)
+    if args.only_server_turns:
+        return frozenset({"server-turns"})
+    if args.only_replicas:
+        return frozenset({"replicas"})
+    return None
 
 
 def parameters_from(args: argparse.Namespace) -> Parameters:
@@ -191,34 +252,43 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from bench.growth import MIGRATION, PARTS, GrowthResults, run_growth
     from bench.replicas import ReplicasResults, run_replicas
     from bench.report import render
-    from bench.run import RunResults, run
+    from bench.run import ADAPTER_WORKLOADS, RunResults, run
     from bench.server_turns import ServerTurnsResults, run_server_turns
 
     if args.only_replicas and not args.with_replicas:
         print("python -m bench: --replicas-only and --no-replicas contradict", file=sys.stderr)
         return 2
     parameters = parameters_from(args)
+    only = selected_workloads(args)
     results: RunResults | None = None
-    if not (args.only_server_turns or args.only_replicas):
+    if only is None or MIGRATION in only:
         names = _adapter_names(args.adapters)
         if names is None:
             return 2
         sequence = TurnSequence.load(args.sequence)
-        results = asyncio.run(run(parameters, sequence, names))
+        workloads = ADAPTER_WORKLOADS if only is None else ("migration",)
+        results = asyncio.run(run(parameters, sequence, names, workloads))
     server_turns: ServerTurnsResults | None = None
-    if args.only_server_turns or (args.with_server_turns and not args.only_replicas):
+    if (only is None and args.with_server_turns) or (only and "server-turns" in only):
         server_turns = asyncio.run(run_server_turns(parameters))
     replicas: ReplicasResults | None = None
-    if args.only_replicas or (args.with_replicas and not args.only_server_turns):
+    if (only is None and args.with_replicas) or (only and "replicas" in only):
         replicas = asyncio.run(run_replicas(replica_parameters_from(args)))
+    growth: GrowthResults | None = None
+    parts = PARTS if only is None else tuple(part for part in PARTS if part in only)
+    if parts and (only is not None or args.with_growth):
+        growth = asyncio.run(run_growth(parameters, parts=parts))
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     command = "make bench" if not shown else f"python -m bench {shown}"
-    text = render(results, command=command, server_turns=server_turns, replicas=replicas)
-    # A server-turns-only or replicas-only report is not the whole docs/benchmarks.md: never
-    # written there unless --output says so.
-    partial = args.quick or args.only_server_turns or args.only_replicas
+    text = render(
+        results, command=command, server_turns=server_turns, replicas=replicas, growth=growth
+    )
+    # A partial report is not the whole docs/benchmarks.md: never written there unless
+    # --output says so.
+    partial = args.quick or only is not None
     output = args.output if args.output is not None else (None if partial else DEFAULT_OUTPUT)
     if output is None:
         print(text)

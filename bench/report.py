@@ -17,7 +17,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from parlant.core.sessions import SessionDocumentStore
+
 from bench.adapters import OURS, UPSTREAM, default_pool_size
+from bench.growth import (
+    MIGRATION,
+    OLD_SESSION_VERSION,
+    STARTUP,
+    GrowthResults,
+    StartupFigure,
+)
 from bench.parameters import Parameters
 from bench.replicas import (
     CHANGE_FEED,
@@ -41,6 +50,13 @@ from bench.server_turns import (
     percentile,
 )
 from bench.workloads import RateFigure, TurnFigures
+from parlant_router.snowflake.database import (
+    MAX_BATCH_BINDS,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ROWS,
+    MIGRATION_PAGE_CHARS,
+    MIGRATION_PAGE_ROWS,
+)
 
 _PACKAGES = (
     "parlant",
@@ -325,7 +341,7 @@ def findings(results: RunResults) -> list[str]:
         _reads_finding(results),
         _ours_migration_finding(results),
         _upstream_migration_finding(results),
-        _sizing_finding(p),
+        _sizing_finding(p) if all(a.turns is not None for a in results.adapters.values()) else None,
     ]
     return [note for note in notes if note is not None]
 
@@ -402,7 +418,8 @@ def _session_locks_finding(results: RunResults) -> str | None:
 
 
 def _reads_finding(results: RunResults) -> str | None:
-    if OURS not in results.adapters:
+    ours = results.adapters.get(OURS)
+    if ours is None or not ours.concurrent_reads:
         return None
     return (
         "**Reads** take the store's reader lock, so they run in parallel up to the "
@@ -466,40 +483,48 @@ def render(
     command: str,
     server_turns: ServerTurnsResults | None = None,
     replicas: ReplicasResults | None = None,
+    growth: GrowthResults | None = None,
 ) -> str:
-    """The whole report: the adapters' run, the server-turns run, the replicas run (one at
-    least)."""
+    """The whole report: the adapters' run, the server-turns run, the replicas run, the
+    growing stores' run (one at least). A partial adapters' run (``--only migration``) has the
+    sections of what it measured."""
+    tail = [
+        server_turns_section(server_turns) if server_turns is not None else [],
+        replicas_section(replicas, command) if replicas is not None else [],
+        growth_section(growth, command) if growth is not None else [],
+    ]
     if results is None:
-        assert server_turns is not None or replicas is not None, "nothing to report"
-        sections = [
-            _server_turns_title(server_turns, command)
-            if server_turns is not None
-            else _replicas_title(replicas, command)
-            if replicas is not None
-            else [],
-            _section("Machine", _table(["", ""], machine())),
-            server_turns_section(server_turns) if server_turns is not None else [],
-            replicas_section(replicas, command) if replicas is not None else [],
-        ]
+        if server_turns is not None:
+            title = _server_turns_title(server_turns, command)
+        elif replicas is not None:
+            title = _replicas_title(replicas, command)
+        else:
+            assert growth is not None, "nothing to report"
+            title = _growth_title(growth, command)
+        sections = [title, _section("Machine", _table(["", ""], machine())), *tail]
         return "\n".join(line for section in sections for line in section)
     names = _names(results)
     both = len(names) == 2
+    turns = all(results.adapters[n].turns is not None for n in names)
+
+    def measured(workload: Callable[[AdapterResults], Sequence[object]]) -> bool:
+        return any(workload(results.adapters[n]) for n in names)
+
     sections = [
         _title(results, command, names),
         _section("Machine", _table(["", ""], machine())),
-        _method_section(results),
-        _parameters_section(results.parameters),
-        _targets_section(results) if both else [],
-        _statements_section(results, names),
-        _time_section(results, names),
-        _concurrent_turns_section(results, names),
-        _concurrent_reads_section(results, names),
-        _append_section(results, names),
-        _migration_section(results, names),
+        _method_section(results, whole=turns),
+        _parameters_section(results.parameters, whole=turns),
+        _targets_section(results) if both and turns else [],
+        _statements_section(results, names) if turns else [],
+        _time_section(results, names) if turns else [],
+        _concurrent_turns_section(results, names) if measured(lambda a: a.concurrent_turns) else [],
+        _concurrent_reads_section(results, names) if measured(lambda a: a.concurrent_reads) else [],
+        _append_section(results, names) if measured(lambda a: a.appends) else [],
+        _migration_section(results, names) if measured(lambda a: a.migrations) else [],
         _connections_section(results) if both else [],
         _section("Why", [f"- {note}" for note in findings(results)]),
-        server_turns_section(server_turns) if server_turns is not None else [],
-        replicas_section(replicas, command) if replicas is not None else [],
+        *tail,
     ]
     return "\n".join(line for section in sections for line in section)
 
@@ -518,8 +543,23 @@ def _title(results: RunResults, command: str, names: Sequence[str]) -> list[str]
     )
 
 
-def _method_section(results: RunResults) -> list[str]:
+def _method_section(results: RunResults, *, whole: bool = True) -> list[str]:
+    """The method of every workload, or (``whole=False``, a ``--only migration`` run) of the
+    migration's alone."""
     provenance = results.sequence.provenance
+    migration = (
+        "- **Migration**: sessions and the store's metadata are written at version 0.8.0, "
+        "so that opening `SessionDocumentStore(allow_migration=True)` runs Parlant's "
+        "loader, which migrates every session to 0.9.0 (checked afterwards by counting "
+        "rows at 0.9.0); L=0. Statements are counted by the connection "
+        "(`bench/latency.py`)."
+    )
+    pool = (
+        f"- **Our pool size**: {_pool_size(results.parameters)}. Upstream has one "
+        "connection behind one lock."
+    )
+    if not whole:
+        return _section("Method", [migration, pool])
     return _section(
         "Method",
         [
@@ -541,12 +581,8 @@ def _method_section(results: RunResults) -> list[str]:
             "counted call by call and calls finishing after the window do not count.",
             "- **Appends**: a session is filled with events written in bulk in the adapters' "
             "table layout, then `create_event` is timed at each size (median, L=0).",
-            "- **Migration**: sessions and the store's metadata are written at version 0.8.0, "
-            "so that opening `SessionDocumentStore(allow_migration=True)` runs Parlant's "
-            "loader, which migrates every session to 0.9.0 (checked afterwards by counting "
-            "rows at 0.9.0); L=0.",
-            f"- **Our pool size**: {_pool_size(results.parameters)}. Upstream has one "
-            "connection behind one lock.",
+            migration,
+            pool,
             "- **Checks**: `tests/bench` runs this machinery at tiny sizes for both adapters "
             "and checks, among others, that the meter sees upstream's per-call statements "
             "exactly as issue 5 measured them (create_event 3, list_events 2, read_session 1, "
@@ -568,7 +604,8 @@ def _turn_summary(results: RunResults) -> str:
     return f"{calls} (the events created: {events})"
 
 
-def _parameters_section(p: Parameters) -> list[str]:
+def _parameters_section(p: Parameters, *, whole: bool = True) -> list[str]:
+    """The sizes of every workload, or (``whole=False``) of the migration's alone."""
     rows = [
         ("N sessions x T turns (sequential)", f"{p.sessions} x {p.turns}"),
         (f"turns per session at L >= {p.high_latency_ms:g} ms", str(p.high_latency_turns)),
@@ -581,7 +618,7 @@ def _parameters_section(p: Parameters) -> list[str]:
         ("migrating documents (ours)", f"{p.migration_documents:,}"),
         ("migrating documents (upstream)", f"{p.upstream_migration_documents:,}"),
     ]
-    return _section("Parameters", _table(["parameter", "value"], rows))
+    return _section("Parameters", _table(["parameter", "value"], rows if whole else rows[-2:]))
 
 
 def _targets_section(results: RunResults) -> list[str]:
@@ -1989,6 +2026,482 @@ def replicas_section(results: ReplicasResults, command: str) -> list[str]:
 def _replicas_title(results: ReplicasResults, command: str) -> list[str]:
     return _blocks(
         "# Benchmarks: several replicas",
+        f"Generated by `{command}` on {results.started:%Y-%m-%d %H:%M} UTC; the run took "
+        f"{results.seconds:.0f} s.",
+    )
+
+
+# --- Stores that have grown (bench/growth.py) ------------------------------------------------
+
+_STARTUP_ROWS_TARGET = 1_000
+_STARTUP_SECONDS_ALLOWANCE = 1.0
+_FLAT_MEMORY = 0.10
+"""Peak memory is "flat" when the largest store's is at most this fraction above the empty's."""
+_STATEMENTS_PER_THOUSAND = 1.0
+_BOUNDED_MEMORY = 0.25
+"""A migration's peak memory is "bounded" when the largest size's is at most this fraction
+above the smallest's (while the documents grow several times over)."""
+_BOUND_PER_UPDATED_ROW = 5
+"""Values a migration's UPDATE binds per document (old id, new ID, VERSION, CREATION_UTC, DATA;
+docs/snowflake.md)."""
+ISSUE_MIGRATION_DOCUMENTS = 1_000_000
+"""The size issue 13 sets the migration target at."""
+
+
+def _percent(value: float, base: float) -> str:
+    return f"{100 * (value - base) / base:+.0f}%" if base else "-"
+
+
+def _by_size(figures: Sequence[StartupFigure], cell: Callable[[StartupFigure], str]) -> str:
+    return "; ".join(f"{f.events:,}: {cell(f)}" for f in figures)
+
+
+def _empty(results: GrowthResults) -> StartupFigure | None:
+    """The start over no stored event, if it was measured and a start completed."""
+    return next((f for f in results.startup if f.events == 0 and f.runs), None)
+
+
+def growth_targets(results: GrowthResults) -> list[TargetRow]:
+    """Issue 13's targets, judged on this run (the parts it ran)."""
+    rows: list[TargetRow] = []
+    if STARTUP in results.parts:
+        rows += _startup_targets(results)
+    if MIGRATION in results.parts:
+        rows += _large_migration_targets(results)
+    return rows
+
+
+def _startup_targets(results: GrowthResults) -> list[TargetRow]:
+    figures = results.startup
+    sizes = ", ".join(f"{f.events:,}" for f in figures) or "none"
+    completed = bool(figures) and all(f.runs for f in figures) and not results.failures
+    rows_label = (
+        f"rows fetched at startup: at most {_STARTUP_ROWS_TARGET:,}, whatever the events "
+        f"stored ({sizes})"
+    )
+    if not figures or not any(f.runs for f in figures):
+        return [TargetRow(rows_label, "no start completed", "missed")]
+    most = max((f.max_rows() or 0) for f in figures)
+    rows = [
+        TargetRow(
+            rows_label,
+            _by_size(figures, lambda f: _fmt(f.max_rows(), "{:,}")),
+            _verdict(completed and most <= _STARTUP_ROWS_TARGET),
+        )
+    ]
+    empty = _empty(results)
+    time_label = (
+        f"startup time (to `GET /agents` answering) within +{_STARTUP_SECONDS_ALLOWANCE:g} s of "
+        "the empty store's"
+    )
+    memory_label = (
+        "the server's peak memory (VmHWM) flat: at most "
+        f"{100 * _FLAT_MEMORY:.0f}% above the empty store's at every size"
+    )
+    if empty is None:
+        rows.append(TargetRow(time_label, "the empty store was not measured", "not measured"))
+        rows.append(TargetRow(memory_label, "the empty store was not measured", "not measured"))
+        return rows
+    base_seconds = empty.mean_seconds() or 0.0
+    worst = max((f.mean_seconds() or 0.0) - base_seconds for f in figures if f.runs)
+    rows.append(
+        TargetRow(
+            time_label,
+            _by_size(
+                figures,
+                lambda f: (
+                    f"{_fmt(f.mean_seconds(), '{:.2f}')} s"
+                    + (
+                        ""
+                        if f is empty or not f.runs
+                        else f" ({(f.mean_seconds() or 0.0) - base_seconds:+.2f})"
+                    )
+                ),
+            ),
+            _verdict(completed and worst <= _STARTUP_SECONDS_ALLOWANCE),
+        )
+    )
+    base_peak = empty.max_peak()
+    peaks = [f.max_peak() for f in figures]
+    if base_peak is None or any(p is None for p in peaks):
+        rows.append(TargetRow(memory_label, "VmHWM could not be read", "not measured"))
+        return rows
+    rows.append(
+        TargetRow(
+            memory_label,
+            _by_size(
+                figures,
+                lambda f: (
+                    _mib(f.max_peak() or 0)
+                    + ("" if f is empty else f" ({_percent(f.max_peak() or 0, base_peak)})")
+                ),
+            ),
+            _verdict(completed and max(p or 0 for p in peaks) <= base_peak * (1 + _FLAT_MEMORY)),
+        )
+    )
+    return rows
+
+
+def _large_migration_targets(results: GrowthResults) -> list[TargetRow]:
+    figures = results.migrations
+    statements_label = (
+        f"opening a store whose documents all need migration: at most "
+        f"{_STATEMENTS_PER_THOUSAND:g} statement per 1,000 documents, at the sizes run"
+    )
+    if not figures:
+        return [TargetRow(statements_label, "no open completed", "missed")]
+    complete = not results.failures and all(m.migrated == m.documents for m in figures)
+    rows = [
+        TargetRow(
+            statements_label,
+            "; ".join(
+                f"{m.documents:,}: {m.counts.statements} statements, "
+                f"{m.per_thousand():.2f} per 1,000"
+                for m in figures
+            ),
+            _verdict(
+                complete and all(m.per_thousand() <= _STATEMENTS_PER_THOUSAND for m in figures)
+            ),
+        )
+    ]
+    issue_label = f"the same at the issue's {ISSUE_MIGRATION_DOCUMENTS:,} documents"
+    at_issue = next((m for m in figures if m.documents == ISSUE_MIGRATION_DOCUMENTS), None)
+    if at_issue is None:
+        largest = figures[-1]
+        scale = ISSUE_MIGRATION_DOCUMENTS / largest.documents
+        rows.append(
+            TargetRow(
+                issue_label,
+                f"not in this run (`--large-migration-docs {ISSUE_MIGRATION_DOCUMENTS}`); "
+                f"linear from {largest.documents:,}: about "
+                f"{largest.counts.statements * scale:,.0f} statements, "
+                f"{largest.seconds * scale / 60:.0f} min",
+                "not measured",
+            )
+        )
+    else:
+        rows.append(
+            TargetRow(
+                issue_label,
+                f"{at_issue.counts.statements} statements, {at_issue.per_thousand():.2f} per "
+                f"1,000, {at_issue.seconds:.0f} s",
+                _verdict(
+                    at_issue.migrated == at_issue.documents
+                    and at_issue.per_thousand() <= _STATEMENTS_PER_THOUSAND
+                ),
+            )
+        )
+    memory_label = (
+        "the migrating process's peak memory (VmHWM) bounded: at the largest size at most "
+        f"{100 * _BOUNDED_MEMORY:.0f}% above the smallest's"
+    )
+    peaks = [m.peak_rss_bytes for m in figures]
+    if len(figures) < 2 or any(p is None for p in peaks):
+        rows.append(TargetRow(memory_label, "fewer than two sizes measured", "not measured"))
+        return rows
+    first, last = figures[0], figures[-1]
+    assert first.peak_rss_bytes is not None and last.peak_rss_bytes is not None
+    rows.append(
+        TargetRow(
+            memory_label,
+            "; ".join(f"{m.documents:,}: {_mib(m.peak_rss_bytes or 0)}" for m in figures)
+            + f" ({_percent(last.peak_rss_bytes, first.peak_rss_bytes)} for "
+            f"{last.documents / first.documents:.0f}x the documents)",
+            _verdict(
+                complete and last.peak_rss_bytes <= first.peak_rss_bytes * (1 + _BOUNDED_MEMORY)
+            ),
+        )
+    )
+    return rows
+
+
+def _startup_table(results: GrowthResults) -> list[str]:
+    empty = _empty(results)
+    rows: list[list[str]] = []
+    for f in results.startup:
+        if not f.runs:
+            rows.append([f"{f.events:,}", f"{f.sessions:,}", "0", "-", "-", "-", "-", "-"])
+            continue
+        seconds = [r.seconds for r in f.runs]
+        peak = f.max_peak()
+        base_peak = empty.max_peak() if empty is not None else None
+        rows.append(
+            [
+                f"{f.events:,}",
+                f"{f.sessions:,}",
+                str(len(f.runs)),
+                _spread_ints([r.counts.rows for r in f.runs]),
+                _spread_ints([r.counts.statements for r in f.runs]),
+                f"{statistics.fmean(seconds):.2f} s ({min(seconds):.2f}-{max(seconds):.2f})",
+                "-" if peak is None else _mib(peak),
+                "-"
+                if peak is None or base_peak is None or f is empty
+                else _percent(peak, base_peak),
+            ]
+        )
+    header = [
+        "events stored",
+        "sessions",
+        "starts",
+        "rows fetched",
+        "statements",
+        "to ready: mean (min-max)",
+        "peak memory (VmHWM)",
+        "vs empty",
+    ]
+    return _table(header, rows)
+
+
+def _spread_ints(values: Sequence[int]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
+
+
+def _large_migration_table(results: GrowthResults) -> list[str]:
+    rows = [
+        [
+            f"{m.documents:,}",
+            str(m.counts.statements),
+            f"{m.per_thousand():.2f}",
+            str(m.shape_count("SELECT")),
+            str(m.shape_count("UPDATE")),
+            f"{m.counts.rows:,}",
+            f"{m.seconds:.1f} s",
+            f"{1000 * m.seconds / m.documents:.2f}",
+            "-" if m.rss_before_bytes is None else _mib(m.rss_before_bytes),
+            "-" if m.peak_rss_bytes is None else _mib(m.peak_rss_bytes),
+            "yes" if m.migrated == m.documents else f"no ({m.migrated:,})",
+        ]
+        for m in results.migrations
+    ]
+    header = [
+        "documents",
+        "statements",
+        "per 1,000 documents",
+        "SELECTs",
+        "UPDATEs",
+        "rows fetched",
+        "time",
+        "ms per document",
+        "memory before the open",
+        "peak memory (VmHWM)",
+        "all migrated",
+    ]
+    return _table(header, rows)
+
+
+def growth_findings(results: GrowthResults) -> list[str]:
+    """Why the growing stores' figures are what they are, computed from this run."""
+    notes = [
+        *(f"**Failed**: {failure}." for failure in results.failures),
+        _startup_rows_finding(results),
+        _startup_time_finding(results),
+        _startup_servers_finding(results),
+        _seeding_finding(results),
+        _migration_cost_finding(results),
+        _migration_memory_finding(results),
+    ]
+    return [note for note in notes if note is not None]
+
+
+def _startup_rows_finding(results: GrowthResults) -> str | None:
+    empty = _empty(results)
+    largest = next((f for f in reversed(results.startup) if f.runs), None)
+    if empty is None or largest is None or largest is empty:
+        return None
+    run = largest.runs[-1]
+    top = sorted(run.counts.wire.by_shape.items(), key=lambda item: -item[1])[:2]
+    shapes = "; ".join(
+        f"{n} x {_shape(shape)} " + (store if store.startswith("(") else f"({store})")
+        for (store, shape), n in top
+    )
+    return (
+        f"**Rows at startup**: {_fmt(empty.max_rows(), '{:,}')} over an empty store, "
+        f"{_fmt(largest.max_rows(), '{:,}')} over {largest.events:,} events: opening a "
+        "collection reads one row per document version (`GROUP BY` the version, one sample "
+        "each), and the stored events are all at the current version. The rest are the "
+        "catalog (every store's tables and columns, one query per database) and the small "
+        "stores the server reads as it starts. Statements: "
+        f"{_fmt(empty.max_statements(), '{:,}')} and {_fmt(largest.max_statements(), '{:,}')}; "
+        f"the most frequent at {largest.events:,}: {shapes}."
+    )
+
+
+def _startup_time_finding(results: GrowthResults) -> str | None:
+    empty = _empty(results)
+    timed = [f for f in results.startup if f.runs]
+    if empty is None or len(timed) < 2:
+        return None
+    largest = timed[-1]
+    spread = max(max(r.seconds for r in f.runs) - min(r.seconds for r in f.runs) for f in timed)
+    return (
+        f"**Startup time**: {_fmt(empty.mean_seconds())} s to ready over an empty store, "
+        f"{_fmt(largest.mean_seconds())} s over {largest.events:,} events (means of "
+        f"{len(largest.runs)} start(s)); starts at one size differ by up to {spread:.2f} s. "
+        "Readiness is polled every 0.2 s. The emulator was busy (a statement inside it) "
+        f"{_emulator_seconds(empty):.2f} s of the empty store's starts and "
+        f"{_emulator_seconds(largest):.2f} s of the largest's (means); the rest is the "
+        "server's own work (imports, the container, the tool service)."
+    )
+
+
+def _startup_servers_finding(results: GrowthResults) -> str | None:
+    runs = [run for figure in results.startup for run in figure.runs]
+    if not runs:
+        return None
+    statuses = sorted({str(run.exit_status) for run in runs})
+    errors = [line for run in runs for line in run.error_lines]
+    first = f"; the first: `{_cell(errors[0][:200])}`" if errors else ""
+    return (
+        f"**Servers**: {len(runs)} measured start(s), exit status on SIGTERM "
+        f"{', '.join(statuses)}; {len(errors)} error line(s) in their logs{first}."
+    )
+
+
+def _seeding_finding(results: GrowthResults) -> str | None:
+    parts = [
+        f"up to {f.events:,} events {f.seed_seconds:.1f} s" for f in results.startup if f.events
+    ]
+    parts += [
+        f"{m.documents:,} sessions at {OLD_SESSION_VERSION} {m.seed_seconds:.1f} s"
+        for m in results.migrations
+    ]
+    if not parts:
+        return None
+    return (
+        "**Seeding** (one `INSERT ... SELECT ... FROM TABLE(GENERATOR(...))` per table and "
+        f"size, by the bench, outside the measured windows): {'; '.join(parts)}."
+    )
+
+
+def _emulator_seconds(figure: StartupFigure) -> float:
+    return statistics.fmean(r.counts.wire.emulator_seconds for r in figure.runs)
+
+
+def _migration_cost_finding(results: GrowthResults) -> str | None:
+    if not results.migrations:
+        return None
+    first, largest = results.migrations[0], results.migrations[-1]
+    ms = 1000 * largest.seconds / largest.documents
+    busy = largest.counts.wire.emulator_seconds
+    updates = largest.shape_count("UPDATE")
+    per_batch = largest.documents / updates if updates else 0.0
+    most_rows = min(MAX_BATCH_ROWS, MAX_BATCH_BINDS // _BOUND_PER_UPDATED_ROW)
+    cut = (
+        f" (a batch is cut at {MAX_BATCH_BYTES:,} bytes of statement and values before it "
+        f"reaches {most_rows:,} rows)"
+        if 0 < per_batch < most_rows - 1
+        else ""
+    )
+    trend = (
+        f"; per 1,000 documents {first.per_thousand():.2f} at {first.documents:,} and "
+        f"{largest.per_thousand():.2f} at {largest.documents:,}, the few statements of any "
+        "open (the catalog, the versions, the metadata) weighing less as the table grows"
+        if largest is not first
+        else ""
+    )
+    return (
+        f"**Migration statements**: {largest.counts.statements} for {largest.documents:,} "
+        f"documents: {largest.shape_count('SELECT')} SELECTs (pages of at most "
+        f"{MIGRATION_PAGE_ROWS:,} rows or {MIGRATION_PAGE_CHARS:,} characters of JSON, and "
+        f"the open's own reads) and {updates} `UPDATE ... FROM VALUES` of "
+        f"{per_batch:,.0f} documents on average{cut}{trend}. **Time**: {ms:.2f} ms per "
+        f"document ({largest.seconds:.0f} s), of which the emulator was busy {busy:.0f} s "
+        f"({_percent_of(busy, largest.seconds)}): fakesnow parses the text of every "
+        "statement with sqlglot in Python before DuckDB runs it, and each batched UPDATE is "
+        "up to that many bytes. The statements are what Snowflake would see; the seconds are "
+        "this emulator's."
+    )
+
+
+def _percent_of(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"
+
+
+def _migration_memory_finding(results: GrowthResults) -> str | None:
+    measured = [m for m in results.migrations if m.peak_rss_bytes and m.rss_before_bytes]
+    if not measured:
+        return None
+    added = "; ".join(
+        f"{m.documents:,}: +{_mib((m.peak_rss_bytes or 0) - (m.rss_before_bytes or 0))}"
+        for m in measured
+    )
+    return (
+        "**Migration memory** is measured in the process that opens the store (`python -m "
+        "bench.open_store`), not the bench's, which runs the emulator: its `VmHWM` (the "
+        "resident high-water mark, interpreter and imports included) against its resident "
+        f"memory just before the open. What the open added: {added}. It holds one page read "
+        f"(at most {MIGRATION_PAGE_ROWS:,} rows or {MIGRATION_PAGE_CHARS:,} characters of JSON) "
+        "and one unwritten batch, whatever the table's size."
+    )
+
+
+def growth_section(results: GrowthResults, command: str) -> list[str]:
+    """The report's section on stores that have grown (bench/growth.py)."""
+    p = results.parameters
+    target_rows = [(t.target, t.measured, f"**{t.verdict}**") for t in growth_targets(results)]
+    method = [
+        "- **Counted at the emulator's door**, as in the server-turns section: statements, and "
+        "the rows of every result set (the response's `total`; the count of affected rows "
+        "that a write answers is not a row fetched).",
+    ]
+    if STARTUP in results.parts:
+        method.append(
+            "- **Startup**: `parlant-router run -c parlant.yaml` with the warehouse backend "
+            "pointed at the emulator (as in the server-turns section). A first start, not "
+            "measured, creates every store's tables. Then events are written straight into "
+            "the sessions store's events table in the adapters' layout (`INSERT ... SELECT "
+            "... FROM TABLE(GENERATOR(ROWCOUNT => n))`, at `SessionDocumentStore`'s current "
+            f"version, spread over {p.startup_sessions:,} sessions written the same way), "
+            f"cumulatively, and the server is started {p.startup_runs} time(s) per size. Per "
+            "start: seconds from launching the process until `GET /agents` answers 200; "
+            "statements and rows from launching it until none has arrived for "
+            f"{p.quiet_seconds:g} s (the readiness polls included); the process's `VmHWM` "
+            "from `/proc/<pid>/status` before it is stopped (SIGTERM)."
+        )
+    if MIGRATION in results.parts:
+        method.append(
+            f"- **Migration**: sessions written at version {OLD_SESSION_VERSION} (as in "
+            "the adapters' migration workload, in bulk), with the store's metadata at "
+            f"{OLD_SESSION_VERSION}, are opened by our adapter under "
+            "`SessionDocumentStore(allow_migration=True)` in a process of its own "
+            "(`python -m bench.open_store`), which migrates every one to "
+            f"{SessionDocumentStore.VERSION.to_string()}, checked afterwards by counting the "
+            "rows at that version. Time: the open, measured in that process. Memory: that "
+            "process's `VmHWM` (the emulator's memory is the bench process's, not counted)."
+        )
+    durations = {STARTUP: results.startup_seconds, MIGRATION: results.migration_seconds}
+    parts = ", ".join(f"{part} {durations[part]:.0f} s" for part in results.parts)
+    lines = _section(
+        "Stores that have grown",
+        f"`bench/growth.py`, run by `{command}` on {results.started:%Y-%m-%d %H:%M} UTC "
+        f"({results.seconds:.0f} s: {parts}) against one instrumented `SnowflakeEmulator`.",
+        method,
+    )
+    lines += _blocks(
+        "### Targets (issue 13)", _table(["target", "measured", "verdict"], target_rows)
+    )
+    if results.startup:
+        lines += _blocks(
+            "### Startup over stored events",
+            "Rows and statements: the range over the starts at that size (one value when "
+            "they agree). Peak memory: the highest of the starts.",
+            _startup_table(results),
+        )
+    if results.migrations:
+        lines += _blocks(
+            "### Opening a large store that needs migration",
+            _large_migration_table(results),
+        )
+    lines += _blocks(
+        "### Why (stores that have grown)", [f"- {note}" for note in growth_findings(results)]
+    )
+    return lines
+
+
+def _growth_title(results: GrowthResults, command: str) -> list[str]:
+    return _blocks(
+        "# Benchmarks: stores that have grown",
         f"Generated by `{command}` on {results.started:%Y-%m-%d %H:%M} UTC; the run took "
         f"{results.seconds:.0f} s.",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -29,6 +29,9 @@ from bench.workloads import (
 )
 
 T = TypeVar("T")
+
+ADAPTER_WORKLOADS = ("turns", "concurrency", "reads", "appends", "migration")
+"""The workloads of this module, in the order they run."""
 
 
 @dataclass
@@ -62,9 +65,12 @@ def _log(message: str) -> None:
 
 
 async def run(
-    parameters: Parameters, sequence: TurnSequence, adapter_names: Sequence[str]
+    parameters: Parameters,
+    sequence: TurnSequence,
+    adapter_names: Sequence[str],
+    workloads: Collection[str] = ADAPTER_WORKLOADS,
 ) -> RunResults:
-    """Measure every workload for every adapter, interleaved workload by workload."""
+    """Measure ``workloads`` (default: all) for every adapter, interleaved workload by workload."""
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     with running_emulator() as connection_params:
@@ -74,7 +80,7 @@ async def run(
         ]
         seeder = Seeder(connection_params)
         try:
-            results = await _Workloads(parameters, sequence, adapters, seeder).measure()
+            results = await _Workloads(parameters, sequence, adapters, seeder).measure(workloads)
         finally:
             seeder.close()
     return RunResults(parameters, sequence, started, time.perf_counter() - clock, results)
@@ -93,15 +99,23 @@ class _Workloads:
     def __post_init__(self) -> None:
         self.results = {a.name: AdapterResults(a.name) for a in self.adapters}
 
-    async def measure(self) -> dict[str, AdapterResults]:
-        """Run every workload in turn; the results by adapter name."""
-        await self._turns()
-        await self._concurrent_turns()
-        await self._concurrent_reads()
-        if self.parameters.session_locks:
+    async def measure(self, workloads: Collection[str]) -> dict[str, AdapterResults]:
+        """Run the ``workloads`` named, in their order; the results by adapter name."""
+        unknown = set(workloads) - set(ADAPTER_WORKLOADS)
+        if unknown:
+            raise ValueError(f"unknown workload(s) {sorted(unknown)}")
+        if "turns" in workloads:
+            await self._turns()
+        if "concurrency" in workloads:
+            await self._concurrent_turns()
+        if "reads" in workloads:
+            await self._concurrent_reads()
+        if "concurrency" in workloads and self.parameters.session_locks:
             await self._session_lock_turns()
-        await self._appends()
-        await self._migrations()
+        if "appends" in workloads:
+            await self._appends()
+        if "migration" in workloads:
+            await self._migrations()
         for adapter in self.adapters:
             self.results[adapter.name].connections = adapter.meter.connections
         return self.results

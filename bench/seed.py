@@ -58,8 +58,8 @@ class Seeder:
         if count <= 0:
             return
         text = json.dumps(dict(template), separators=(",", ":"))
-        # Build DATA by concatenating literal JSON pieces around the sequence number.
-        number = f"({start} + SEQ4())"
+        # Build DATA by concatenating literal JSON pieces around the sequence number N.
+        number = "N"
         padded = f"LPAD(TO_VARCHAR({number}), 6, '0')"
         pieces: list[str] = []
         rest = text
@@ -83,9 +83,20 @@ class Seeder:
         created = _expand(str(template["creation_utc"]), padded)
         self.execute(
             f'INSERT INTO "{table}" (ID, VERSION, CREATION_UTC, DATA) '
-            f"SELECT {ident}, {version}, {created}, PARSE_JSON({data}) "
-            f"FROM TABLE(GENERATOR(ROWCOUNT => {count}))"
+            f"SELECT {ident}, {version}, {created}, PARSE_JSON({data}) FROM "
+            f"({numbered(start, count)})"
         )
+
+
+def numbered(start: int, count: int) -> str:
+    """A query of ``count`` rows with a column N numbered ``start``, ``start + 1``, ...
+
+    ROW_NUMBER, not SEQ4 alone: Snowflake documents that SEQ4 may leave gaps.
+    """
+    return (
+        f"SELECT {int(start)} + ROW_NUMBER() OVER (ORDER BY SEQ4()) - 1 AS N "
+        f"FROM TABLE(GENERATOR(ROWCOUNT => {int(count)}))"
+    )
 
 
 def sequenced_time() -> str:
