@@ -6,7 +6,7 @@ official client; bench/server_turns.py) and prints its report; ``--no-server-tur
 it out of a full run. ``--replicas-only`` runs only the replicas workload (several servers with
 ``server.replicas: many``; bench/replicas.py); ``--no-replicas`` leaves it out.
 ``--only startup,migration`` runs only the workloads named (see ``ONLY``); ``--no-growth`` leaves
-the startup and large-migration workloads (bench/growth.py) out of a full run.
+the startup, large-migration and prune workloads (bench/growth.py) out of a full run.
 """
 
 from __future__ import annotations
@@ -78,11 +78,14 @@ _OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         _ints,
         "migrating documents opened in a process of their own, e.g. 30000,1000000",
     ),
+    ("--prune-sessions", "prune_sessions", int, "expired sessions one pruning pass deletes"),
+    ("--prune-events", "prune_events_per_session", int, "events of each pruned session"),
 )
 
 ONLY: dict[str, str] = {
     "migration": "the adapters' migration workload, then the large-store one (bench/growth.py)",
     "startup": "real servers starting over stored events (bench/growth.py)",
+    "prune": "one retention pass over expired sessions (bench/prune.py)",
     "server-turns": "whole turns through real servers (bench/server_turns.py)",
     "replicas": "several servers with server.replicas: many (bench/replicas.py)",
 }
@@ -182,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-growth",
         dest="with_growth",
         action="store_false",
-        help="leave the startup and large-migration workloads out of the run",
+        help="leave the startup, large-migration and prune workloads out of the run",
     )
     return parser
 

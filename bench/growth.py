@@ -43,8 +43,10 @@ from typing import Any
 from parlant.core.sessions import SessionDocumentStore
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bench.adapters import OURS, Adapter
 from bench.open_store import CONNECTION_VARIABLE, status_bytes
 from bench.parameters import Parameters
+from bench.prune import PruneFigure, measure_prune
 from bench.seed import Seeder, numbered, sequenced_time
 from bench.server import free_port
 from bench.server_turns import (
@@ -67,7 +69,8 @@ from parlant_router.snowflake.identifiers import table_name
 
 STARTUP = "startup"
 MIGRATION = "migration"
-PARTS = (STARTUP, MIGRATION)
+PRUNE = "prune"
+PARTS = (STARTUP, MIGRATION, PRUNE)
 """The workloads of this module, as ``python -m bench --only`` names them."""
 
 OLD_SESSION_VERSION = "0.8.0"
@@ -326,6 +329,8 @@ class GrowthResults:
     startup_seconds: float = 0.0
     migrations: list[LargeMigrationFigure] = field(default_factory=list)
     migration_seconds: float = 0.0
+    prune: PruneFigure | None = None
+    prune_seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     """Steps that failed, each in one line (a server that did not start, an open that failed)."""
 
@@ -556,6 +561,21 @@ async def run_growth(
                 await measure_startup(p, seeder, servers, results, step)
             if MIGRATION in selected:
                 await measure_migrations(p, seeder, door, connection, results, step)
+            if PRUNE in selected:
+                begun = time.perf_counter()
+                results.prune = await measure_prune(
+                    Adapter(OURS, connection),
+                    seeder,
+                    expired=p.prune_sessions,
+                    kept=p.prune_kept_sessions,
+                    events_per_session=p.prune_events_per_session,
+                )
+                results.prune_seconds = time.perf_counter() - begun
+                step(
+                    f"prune of {p.prune_sessions:,} sessions: {results.prune.statements} "
+                    f"statements, {results.prune.seconds:.1f} s, verified: "
+                    f"{results.prune.verified()}"
+                )
         finally:
             seeder.close()
             emulator.stop()

@@ -67,6 +67,13 @@ class Parameters:
     take most of ``make bench`` on its own: ``--large-migration-docs 1000000`` runs it (its
     measured time: docs/benchmarks.md, "Stores that have grown")."""
 
+    prune_sessions: int = 100_000
+    """Expired sessions one pruning pass deletes (bench/prune.py)."""
+    prune_events_per_session: int = 10
+    """Events of each seeded session (100,000 x 10: the issue's 1,000,000 events)."""
+    prune_kept_sessions: int = 1_000
+    """Sessions active yesterday, seeded beside them: the pass must not touch them."""
+
     def turns_at(self, latency_ms: float) -> int:
         """Turns per session at ``latency_ms``."""
         return self.high_latency_turns if latency_ms >= self.high_latency_ms else self.turns
@@ -96,5 +103,8 @@ QUICK = replace(
     startup_sessions=10,
     startup_runs=1,
     large_migration_documents=(200,),
+    prune_sessions=300,
+    prune_events_per_session=3,
+    prune_kept_sessions=20,
 )
 """Tiny sizes: the machinery end to end in well under a minute (the smoke test)."""

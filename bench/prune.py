@@ -33,6 +33,8 @@ class PruneFigure:
     events_per_session: int
     statements: int
     seconds: float
+    execute_seconds: float
+    """Of ``seconds``, the time spent inside the connector's ``execute`` (the emulator)."""
     deleted_sessions: int
     deleted_events: int
     sessions_left: int
@@ -102,10 +104,12 @@ async def measure_prune(
     async with adapter.database(prefix) as database:
         assert isinstance(database, SnowflakeDocumentDatabase)
         before = adapter.meter.statements
+        busy_before = adapter.meter.execute_seconds
         started = time.perf_counter()
         deleted = await SqlPruning(database, rule).prune(datetime.now(timezone.utc) - RETENTION)
         seconds = time.perf_counter() - started
         statements = adapter.meter.statements - before
+        busy = adapter.meter.execute_seconds - busy_before
     left = seeder.execute(
         f"SELECT (SELECT COUNT(*) FROM \"{sessions}\" WHERE STARTSWITH(ID, 'k')), "
         f'(SELECT COUNT(*) FROM "{sessions}"), '
@@ -119,6 +123,7 @@ async def measure_prune(
         events_per_session=events_per_session,
         statements=statements,
         seconds=seconds,
+        execute_seconds=busy,
         deleted_sessions=deleted["sessions"],
         deleted_events=deleted["events"],
         # A document not of a kept session left over counts against verification.

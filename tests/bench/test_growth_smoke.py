@@ -20,6 +20,7 @@ from parlant.core.sessions import SessionDocumentStore, SessionId
 from bench.adapters import OURS, Adapter
 from bench.growth import (
     MIGRATION,
+    PRUNE,
     STARTUP,
     GrowthResults,
     _events_sql,
@@ -135,7 +136,7 @@ def test_large_migration_is_measured(results: GrowthResults) -> None:
 
 
 def test_report_renders(results: GrowthResults) -> None:
-    assert results.parts == (STARTUP, MIGRATION)
+    assert results.parts == (STARTUP, MIGRATION, PRUNE)
     text = render(None, command="pytest", growth=results)
     for heading in (
         "## Machine",
@@ -143,6 +144,7 @@ def test_report_renders(results: GrowthResults) -> None:
         "### Targets (issue 13)",
         "### Startup over stored events",
         "### Opening a large store that needs migration",
+        "### Pruning a retention's expired sessions",
         "### Why (stores that have grown)",
     ):
         assert heading in text
@@ -150,5 +152,14 @@ def test_report_renders(results: GrowthResults) -> None:
     verdicts = {row.target.split(":")[0]: row.verdict for row in rows}
     assert set(verdicts.values()) <= {"met", "missed", "not measured"}
     assert verdicts["rows fetched at startup"] == "met"
+    assert [row.verdict for row in rows if row.target.startswith("prune of")] == ["met"]
     # One size of migration: the 1,000,000 and the boundedness are not measured here.
     assert "not measured" in verdicts.values()
+
+
+def test_a_prune_pass_deletes_exactly_the_expired_sessions(results: GrowthResults) -> None:
+    figure = results.prune
+    assert figure is not None, results.failures
+    assert figure.verified(), figure
+    # One page: its SELECT, a DELETE per collection, the orphan sweep.
+    assert figure.statements == 4, figure
