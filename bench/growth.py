@@ -47,7 +47,7 @@ from bench.adapters import OURS, Adapter
 from bench.open_store import CONNECTION_VARIABLE, status_bytes
 from bench.parameters import Parameters
 from bench.prune import PruneFigure, measure_prune
-from bench.seed import Seeder, numbered, sequenced_time
+from bench.seed import Seeder, numbered, sequenced_time, session_template
 from bench.server import free_port
 from bench.server_turns import (
     PARLANT_ROUTER,
@@ -229,25 +229,6 @@ def _events_sql(table: str, *, start: int, count: int, sessions: int, version: s
     )
 
 
-def _session_template(version: str) -> dict[str, Any]:
-    """A session as `SessionDocumentStore` writes it at ``version`` (0.9.0 adds labels)."""
-    template: dict[str, Any] = {
-        "id": "session__SEQ__",
-        "version": version,
-        "creation_utc": sequenced_time(),
-        "customer_id": "customer",
-        "agent_id": "agent",
-        "mode": "auto",
-        "title": None,
-        "consumption_offsets": {"client": 0},
-        "agent_states": [],
-        "metadata": {},
-    }
-    if version != OLD_SESSION_VERSION:
-        template["labels"] = []
-    return template
-
-
 # --- Figures ---------------------------------------------------------------------------------
 
 
@@ -409,7 +390,7 @@ async def measure_startup(
         seeding = time.perf_counter()
         if events > 0 and not sessions_written:
             seeder.insert_generated(
-                table_name(prefix, "sessions"), _session_template(version), p.startup_sessions
+                table_name(prefix, "sessions"), session_template(version), p.startup_sessions
             )
             sessions_written = True
         if events > stored:
@@ -485,7 +466,7 @@ async def measure_large_migration(
         {"id": "meta__SEQ__", "version": OLD_SESSION_VERSION, "creation_utc": sequenced_time()},
         1,
     )
-    seeder.insert_generated(sessions, _session_template(OLD_SESSION_VERSION), documents)
+    seeder.insert_generated(sessions, session_template(OLD_SESSION_VERSION), documents)
     seed_seconds = time.perf_counter() - seeding
     before = door.snapshot()
     answer = await asyncio.to_thread(_open_in_process, prefix, connection)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from parlant.core.sessions import SessionDocumentStore
 
 from bench.adapters import Adapter
-from bench.seed import Seeder, sequenced_time
+from bench.seed import Seeder, sequenced_time, session_template
 from parlant_router.retention.sql_pruning import SqlPruning
 from parlant_router.snowflake import SnowflakeDocumentDatabase
 from parlant_router.stores.catalog import STORES
@@ -52,22 +52,6 @@ class PruneFigure:
         )
 
 
-def _session(prefix: str, when: str) -> dict[str, object]:
-    version = SessionDocumentStore.VERSION.to_string()
-    return {
-        "id": f"{prefix}__SEQ__",
-        "version": version,
-        "creation_utc": when,
-        "customer_id": "customer",
-        "agent_id": "agent",
-        "mode": "auto",
-        "title": None,
-        "consumption_offsets": {"client": 0},
-        "agent_states": [],
-        "metadata": {},
-    }
-
-
 def _event(session_prefix: str, number: int, when: str) -> dict[str, object]:
     return {
         "id": f"{session_prefix}e{number}___SEQ__",
@@ -94,8 +78,11 @@ async def measure_prune(
     seeder.create_table(events)
     yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.")
     recent = f"{yesterday}__SEQ__+00:00"
+    version = SessionDocumentStore.VERSION.to_string()
     for name, count, when in (("x", expired, sequenced_time()), ("k", kept, recent)):
-        seeder.insert_generated(sessions, _session(name, when), count)
+        seeder.insert_generated(
+            sessions, session_template(version, prefix=name, creation_utc=when), count
+        )
         for number in range(events_per_session):
             seeder.insert_generated(events, _event(name, number, when), count)
     rule = STORES["sessions"].retention

@@ -99,6 +99,32 @@ def numbered(start: int, count: int) -> str:
     )
 
 
+_LABELS_SINCE = (0, 9, 0)
+"""SessionDocumentStore's version that added `labels` to sessions."""
+
+
+def session_template(
+    version: str, *, prefix: str = "session", creation_utc: str | None = None
+) -> dict[str, Any]:
+    """A session as `SessionDocumentStore` writes it at ``version``, for ``insert_generated``:
+    ids ``<prefix><number>``, created at ``creation_utc`` (default: ``sequenced_time()``)."""
+    template: dict[str, Any] = {
+        "id": f"{prefix}{_SEQ_MARK}",
+        "version": version,
+        "creation_utc": creation_utc or sequenced_time(),
+        "customer_id": "customer",
+        "agent_id": "agent",
+        "mode": "auto",
+        "title": None,
+        "consumption_offsets": {"client": 0},
+        "agent_states": [],
+        "metadata": {},
+    }
+    if tuple(int(part) for part in version.split(".")) >= _LABELS_SINCE:
+        template["labels"] = []
+    return template
+
+
 def sequenced_time() -> str:
     """A creation_utc template for ``insert_generated``: ordered by sequence number."""
     return f"{_TIME_PREFIX}{_SEQ_MARK}{_TIME_SUFFIX}"

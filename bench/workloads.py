@@ -19,7 +19,7 @@ from parlant.core.common import generate_id
 from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore
 
 from bench.adapters import Adapter
-from bench.seed import Seeder, sequenced_time
+from bench.seed import Seeder, sequenced_time, session_template
 from bench.stack import STORE_PREFIXES, CollectionCalls, CountingDatabase, Stack, open_stack
 from bench.turns import TurnSequence, replay, replay_call
 
@@ -325,22 +325,6 @@ async def measure_appends(
     return figures
 
 
-def _old_session_template() -> dict[str, Any]:
-    # A session as SessionDocumentStore 0.8.0 wrote it: no labels yet.
-    return {
-        "id": "old__SEQ__",
-        "version": "0.8.0",
-        "creation_utc": sequenced_time(),
-        "customer_id": "customer",
-        "agent_id": "agent",
-        "mode": "auto",
-        "title": None,
-        "consumption_offsets": {"client": 0},
-        "agent_states": [],
-        "metadata": {},
-    }
-
-
 async def measure_migration(adapter: Adapter, seeder: Seeder, *, documents: int) -> MigrationFigure:
     """Open a SessionDocumentStore over ``documents`` sessions written at version 0.8.0."""
     prefix = f"{_prefix(adapter, f'MIGRATE{documents}')}{STORE_PREFIXES['sessions']}"
@@ -351,7 +335,7 @@ async def measure_migration(adapter: Adapter, seeder: Seeder, *, documents: int)
         {"id": "meta__SEQ__", "version": "0.8.0", "creation_utc": sequenced_time()},
         1,
     )
-    seeder.insert_generated(f"{prefix}SESSIONS", _old_session_template(), documents)
+    seeder.insert_generated(f"{prefix}SESSIONS", session_template("0.8.0", prefix="old"), documents)
     adapter.meter.latency_ms = 0
     before = adapter.meter.statements
     busy_before = adapter.meter.execute_seconds

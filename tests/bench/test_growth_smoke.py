@@ -24,13 +24,12 @@ from bench.growth import (
     STARTUP,
     GrowthResults,
     _events_sql,
-    _session_template,
     result_rows,
     run_growth,
 )
 from bench.parameters import QUICK
 from bench.report import growth_targets, render
-from bench.seed import Seeder
+from bench.seed import Seeder, session_template
 from bench.server import running_emulator
 
 TINY = replace(
@@ -77,7 +76,7 @@ def test_seeded_documents_are_what_parlant_reads() -> None:
             try:
                 for table in ("SEEDED_SESSIONS", "SEEDED_EVENTS"):
                     seeder.create_table(table)
-                seeder.insert_generated("SEEDED_SESSIONS", _session_template(version), 3)
+                seeder.insert_generated("SEEDED_SESSIONS", session_template(version), 3)
                 seeder.execute(
                     _events_sql("SEEDED_EVENTS", start=0, count=4, sessions=3, version=version)
                 )
