@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from parlant_router.config.loading import LoadedConfig
-from parlant_router.errors import ConfigError, RouterError, did_you_mean
+from parlant_router.config.secrets import backend_secrets
+from parlant_router.errors import (
+    ConfigError,
+    ParlantRouterError,
+    RouterError,
+    describe_exception,
+    did_you_mean,
+)
 from parlant_router.retention.pruner import LeaseHeldElsewhere, PruneCounts
 from parlant_router.stores.catalog import RETAINED_STORE_NAMES, STORE_NAMES
 
@@ -84,3 +91,10 @@ async def prune_stores(
                 "another process is pruning these stores now (server.replicas: many); "
                 "nothing was deleted, try again later"
             ) from None
+        except ParlantRouterError:
+            raise
+        except Exception as error:
+            # Each statement is complete on its own: what was deleted stays deleted, and the
+            # next pass finishes the job.
+            reason = describe_exception(error, secrets=backend_secrets(loaded.config), limit=300)
+            raise RouterError(f"prune stopped: {reason}") from None
