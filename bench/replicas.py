@@ -97,6 +97,8 @@ ONE = ServerConfiguration(
 
 _RAM_DIR = Path("/dev/shm")
 _DRAIN_SECONDS = 180.0
+_RELISTS = 3
+"""Times the replicas' lists of a session are read again while writes are still landing."""
 """How long the turns started by the safety run may take to end (then it is reported)."""
 _WAIT_SECONDS = 30
 """``wait_for_data`` of the staleness trials' waiting client."""
@@ -783,12 +785,42 @@ async def measure_safety(
         figure.failures.append(f"the turns were still writing after {_DRAIN_SECONDS:g} s")
     await asyncio.sleep(2 * rp.staleness)
     for session_id in sessions:
-        listed = [
-            await r.client.sessions.list_events(session_id, wait_for_data=0) for r in replicas
-        ]
+        listed = await _settled_lists(replicas, session_id, rp.staleness)
         _count_events(figure, listed, acknowledged[session_id])
     await _patch_metadata(figure, replicas, agent.id, customer.id, rp)
     return figure
+
+
+async def _settled_lists(
+    replicas: Sequence[Replica], session_id: str, staleness: float
+) -> list[Sequence[ClientEvent]]:
+    """Each replica's list of the session's events, once no write lands while they are read.
+
+    The replicas are asked one after the other: an event a late turn writes between two of
+    those reads makes them differ without any replica being stale. So when they differ, the
+    lists are read again after the staleness bound (twice over): if none of them changed,
+    the difference stands (a replica still stale after the bound); if one did, a write was
+    landing, and the new lists are judged instead, up to `_RELISTS` times.
+    """
+
+    async def read() -> list[Sequence[ClientEvent]]:
+        return [await r.client.sessions.list_events(session_id, wait_for_data=0) for r in replicas]
+
+    def keyed(lists: Sequence[Sequence[ClientEvent]]) -> list[list[tuple[str, int]]]:
+        return [[(e.id, e.offset) for e in events] for events in lists]
+
+    listed = await read()
+    for _ in range(_RELISTS):
+        if all(view == keyed(listed)[0] for view in keyed(listed)):
+            break
+        await asyncio.sleep(2 * staleness)
+        again = await read()
+        # Growth of the longest list is a write that landed meanwhile; otherwise judge now.
+        landed = max(len(e) for e in again) > max(len(e) for e in listed)
+        listed = again
+        if not landed:
+            break
+    return listed
 
 
 def _count_events(
@@ -811,8 +843,17 @@ def _count_events(
     )
     figure.stored_twice += (len(ids) - len(set(ids))) + sum(n - 1 for n in texts.values())
     reference = [(e.id, e.offset) for e in events]
-    if any([(e.id, e.offset) for e in other] != reference for other in listed[1:]):
+    differing = [
+        f"replica {number} lists {len(other)}"
+        for number, other in enumerate(listed[1:], start=2)
+        if [(e.id, e.offset) for e in other] != reference
+    ]
+    if differing:
         figure.disagreeing_sessions += 1
+        figure.failures.append(
+            f"the replicas disagree on a session: replica 1 lists {len(events)} event(s), "
+            + ", ".join(differing)
+        )
 
 
 async def _patch_metadata(
