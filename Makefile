@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= parlant.yaml
+# Test processes (pytest-xdist): a file's tests stay in one process. 0: one process only.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint bench schema clean
 
@@ -23,7 +25,7 @@ run: $(VENV)/.run-installed
 	$(BIN)/parlant-router run -c $(CONFIG)
 
 test: $(VENV)/.dev-installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
