@@ -38,17 +38,23 @@ class PruneFigure:
     deleted_sessions: int
     deleted_events: int
     sessions_left: int
-    """Sessions stored afterwards, all of them kept ones (verified)."""
+    """Sessions stored afterwards."""
+    kept_sessions_left: int
+    """Of ``sessions_left``, the kept ones."""
     events_left: int
-    """Events stored afterwards, all of them kept sessions' (verified)."""
+    """Events stored afterwards."""
+    kept_events_left: int
+    """Of ``events_left``, the kept sessions'."""
 
     def verified(self) -> bool:
         """Exactly the expired sessions and their events were deleted, nothing else."""
         return (
             self.deleted_sessions == self.expired_sessions
             and self.deleted_events == self.expired_sessions * self.events_per_session
-            and self.sessions_left == self.kept_sessions
-            and self.events_left == self.kept_sessions * self.events_per_session
+            and self.sessions_left == self.kept_sessions_left == self.kept_sessions
+            and self.events_left
+            == self.kept_events_left
+            == self.kept_sessions * self.events_per_session
         )
 
 
@@ -103,7 +109,7 @@ async def measure_prune(
         f"(SELECT COUNT(*) FROM \"{events}\" WHERE STARTSWITH(ID, 'k')), "
         f'(SELECT COUNT(*) FROM "{events}")'
     )[0]
-    kept_sessions, all_sessions, kept_events, all_events = (int(n) for n in left)
+    kept_sessions_left, sessions_left, kept_events_left, events_left = (int(n) for n in left)
     return PruneFigure(
         expired_sessions=expired,
         kept_sessions=kept,
@@ -113,7 +119,8 @@ async def measure_prune(
         execute_seconds=busy,
         deleted_sessions=deleted["sessions"],
         deleted_events=deleted["events"],
-        # A document not of a kept session left over counts against verification.
-        sessions_left=kept_sessions if kept_sessions == all_sessions else -all_sessions,
-        events_left=kept_events if kept_events == all_events else -all_events,
+        sessions_left=sessions_left,
+        kept_sessions_left=kept_sessions_left,
+        events_left=events_left,
+        kept_events_left=kept_events_left,
     )

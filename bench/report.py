@@ -2088,8 +2088,13 @@ def _prune_targets(results: GrowthResults) -> list[TargetRow]:
     measured = (
         f"{figure.statements} statements, {figure.seconds:.1f} s; deleted "
         f"{figure.deleted_sessions:,} sessions and {figure.deleted_events:,} events; left "
-        f"{figure.sessions_left:,} sessions and {figure.events_left:,} events, all of the "
-        f"{figure.kept_sessions:,} kept sessions"
+        f"{figure.sessions_left:,} sessions and {figure.events_left:,} events, "
+        + (
+            f"all of the {figure.kept_sessions:,} kept sessions"
+            if figure.verified()
+            else f"of which {figure.kept_sessions_left:,} sessions and "
+            f"{figure.kept_events_left:,} events of the {figure.kept_sessions:,} kept sessions"
+        )
     )
     return [TargetRow(label, measured, _verdict(figure.verified()))]
 

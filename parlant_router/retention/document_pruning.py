@@ -57,7 +57,8 @@ class DocumentPruning:
         collection = await self._collection(name)
         return [] if collection is None else list(await collection.find({}))
 
-    async def _expired(self, before: datetime) -> list[str]:
+    async def _expired(self, before: datetime) -> tuple[list[str], set[str]]:
+        """The ids of the expired documents, and of every document of the collection."""
         last: dict[str, datetime] = {}
         if self.rule.activity is not None:
             field = self._fields[self.rule.activity]
@@ -65,19 +66,23 @@ class DocumentPruning:
                 parent, created = document.get(field), parse_utc(document.get("creation_utc"))
                 if isinstance(parent, str) and created is not None:
                     last[parent] = max(created, last.get(parent, created))
-        return sorted(
-            str(document["id"])
-            for document in await self._all(self.rule.collection)
-            if _older(document, before)
-            and (str(document["id"]) not in last or last[str(document["id"])] < before)
+        parents = {
+            str(document["id"]): document for document in await self._all(self.rule.collection)
+        }
+        expired = sorted(
+            identifier
+            for identifier, document in parents.items()
+            if _older(document, before) and (identifier not in last or last[identifier] < before)
         )
+        return expired, set(parents)
 
-    async def _orphans(self, collection: str, field: str, before: datetime) -> list[str]:
-        """Ids of `collection`'s documents older than `before` whose parent does not exist."""
-        parents = {str(d["id"]) for d in await self._all(self.rule.collection)}
+    def _orphans(
+        self, documents: Sequence[Document], field: str, parents: set[str], before: datetime
+    ) -> list[str]:
+        """Ids of the `documents` older than `before` whose parent is not in `parents`."""
         return [
             str(document["id"])
-            for document in await self._all(collection)
+            for document in documents
             if isinstance(document.get(field), str)
             and document[field] not in parents
             and _older(document, before)
@@ -85,17 +90,19 @@ class DocumentPruning:
 
     async def count(self, before: datetime) -> dict[str, int]:
         """Documents of each collection a prune at `before` would delete now (nothing is)."""
-        expired = set(await self._expired(before))
+        expired, parents = await self._expired(before)
         counts = {self.rule.collection: len(expired)}
+        doomed = set(expired)
         for collection, field in self.rule.dependents:
-            named = sum(1 for d in await self._all(collection) if d.get(field) in expired)
-            counts[collection] = named + len(await self._orphans(collection, field, before))
+            documents = await self._all(collection)
+            named = sum(1 for d in documents if d.get(field) in doomed)
+            counts[collection] = named + len(self._orphans(documents, field, parents, before))
         return counts
 
     async def prune(self, before: datetime, deleted: Deleted | None = None) -> dict[str, int]:
         """Delete what expired `before`; the documents deleted per collection."""
         counts = dict.fromkeys(collections_of(self.rule), 0)
-        expired = await self._expired(before)
+        expired, _ = await self._expired(before)
         for start in range(0, len(expired), BATCH):
             batch = await self._still_expired(expired[start : start + BATCH], before)
             counts[self.rule.collection] += await self._delete(self.rule.collection, "id", batch)
@@ -105,8 +112,10 @@ class DocumentPruning:
                 counts[collection] += await self._delete(collection, field, batch)
                 if deleted is not None:
                     deleted(collection, batch)
+        # Read after the deletions above: the sweep sees what they left.
+        parents = {str(d["id"]) for d in await self._all(self.rule.collection)}
         for collection, field in self.rule.dependents:
-            orphans = await self._orphans(collection, field, before)
+            orphans = self._orphans(await self._all(collection), field, parents, before)
             counts[collection] += await self._delete(collection, "id", orphans)
         return counts
 
