@@ -394,7 +394,12 @@ class Router:
         if route.cache_max_bytes is not None and STORES[route.store].cache_partitions:
             database = await self._cached(route, backend, database)
         return await self._enter_store(
-            c, route, backend, database, allow_migration=self.loaded.config.server.migrate
+            c,
+            route,
+            backend,
+            database,
+            allow_migration=self.loaded.config.server.migrate,
+            serving=True,
         )
 
     async def _enter_store(
@@ -405,8 +410,10 @@ class Router:
         database: DocumentDatabase,
         *,
         allow_migration: bool,
+        serving: bool = False,
     ) -> Any:
-        """Parlant's store of `route` on `database` under the durable wrappers, entered."""
+        """Parlant's store of `route` on `database` under the durable wrappers, entered;
+        `serving`: for the server (its vectors follow other replicas' writes)."""
         from parlant.core.common import IdGenerator
         from parlant.core.loggers import Logger
         from parlant.core.persistence.common import MigrationRequired, ServerOutdated
@@ -427,7 +434,7 @@ class Router:
             )
         if spec.vector_backed:
             store = await self._vector_store(
-                c, route, backend, implementation, database, allow_migration
+                c, route, backend, implementation, database, allow_migration, serving=serving
             )
         else:
             parameters = inspect.signature(implementation).parameters
@@ -522,6 +529,8 @@ class Router:
         implementation: Any,
         database: Any,
         allow_migration: bool,
+        *,
+        serving: bool,
     ) -> Any:
         from parlant.core.common import IdGenerator
         from parlant.core.loggers import Logger
@@ -552,6 +561,14 @@ class Router:
             return null_cache
 
         embedder_factory = EmbedderFactory(c)
+        server = self.loaded.config.server
+        # Under replicas: many each process keeps the vectors in memory: they follow the
+        # others' writes through the backend's change feed (None on backends without one).
+        announcements = (
+            await backend.change_feed(server.max_staleness)
+            if serving and server.replicas == "many"
+            else None
+        )
         vector_db = await open_vector_database(
             route,
             documents=database,
@@ -562,6 +579,7 @@ class Router:
                 embedder_factory=embedder_factory,
                 embedding_cache_provider=embedding_cache,
                 stack=self._stack,
+                announcements=announcements,
             ),
         )
         return implementation(

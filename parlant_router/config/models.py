@@ -708,9 +708,14 @@ class StoreRoute(_Model):
             "json and transient backends have no tables and ignore it."
         ),
     )
-    vector: Literal["transient", "chroma", "qdrant"] = Field(
-        default="transient",
-        description="Vector database of a vector-backed store (journeys, glossary, ...).",
+    vector: Literal["snowflake", "transient", "chroma", "qdrant"] | None = Field(
+        default=None,
+        description=(
+            "Vector database of a vector-backed store (journeys, glossary, ...): `snowflake` "
+            "(embeddings stored in the store's own tables; the default on a snowflake "
+            "backend), `transient` (in memory, rebuilt at each start; the default elsewhere), "
+            "`chroma` or `qdrant` (local files)."
+        ),
     )
     cache: CacheConfig | None = Field(
         default=None,
@@ -839,10 +844,18 @@ class ParlantConfig(_Model):
                         f"only vector-backed stores ({', '.join(VECTOR_STORE_NAMES)}) "
                         "take a vector database",
                     )
-        elif route.vector_directory is not None and route.vector == "transient":
-            yield ConfigIssue(
-                (*path, "vector_directory"), "needs `vector: chroma` or `vector: qdrant`"
-            )
+        else:
+            if route.vector_directory is not None and route.vector not in ("chroma", "qdrant"):
+                yield ConfigIssue(
+                    (*path, "vector_directory"), "needs `vector: chroma` or `vector: qdrant`"
+                )
+            if route.vector == "snowflake" and backend.type != "snowflake":
+                yield ConfigIssue(
+                    (*path, "vector"),
+                    f"'snowflake' keeps the vectors in the store's own snowflake tables, but "
+                    f"backend {route.backend!r} is {backend.type}: route the store to a "
+                    "snowflake backend, or use transient, chroma or qdrant",
+                )
         refused = _NO_CACHE.get(backend.type)
         if refused is not None and _cache_enabled(backend.cache, route.cache):
             yield ConfigIssue(

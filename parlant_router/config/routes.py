@@ -85,6 +85,12 @@ def _location(
     return f"custom {backend.factory}"
 
 
+def default_vector(backend_type: str) -> str:
+    """The vector database of a vector-backed store that names none: its embeddings stored
+    beside its documents on snowflake, in memory elsewhere."""
+    return "snowflake" if backend_type == "snowflake" else "transient"
+
+
 def resolve_routes(config: ParlantConfig) -> list[ResolvedRoute]:
     """One `ResolvedRoute` per store named in the config, in Parlant's store order."""
     routes: list[ResolvedRoute] = []
@@ -101,12 +107,14 @@ def resolve_routes(config: ParlantConfig) -> list[ResolvedRoute]:
         vector_directory: Path | None = None
         location = _location(store, backend, prefix, json_file)
         if STORES[store].vector_backed:
-            vector = route.vector
-            if vector != "transient":
+            vector = route.vector or default_vector(backend.type)
+            if vector in ("chroma", "qdrant"):
                 vector_directory = route.vector_directory or (
                     config.server.home / "vectors" / store
                 )
                 location += f"; vectors: {vector} {vector_directory}"
+            elif vector == "snowflake":
+                location += "; vectors: snowflake (embeddings stored)"
             else:
                 location += "; vectors: memory"
         routes.append(

@@ -3,5 +3,5 @@
 Each keeps Parlant's stores correct across restarts where Parlant itself assumes memory:
 idempotent creation of content-addressed entities (`create_once`), documents already at
 their store's version (`current_version`), and the vector part of vector-backed stores
-(`vectors`, `mirrored_vectors`).
+(`vectors`, over `parlant_router.vectors`).
 """

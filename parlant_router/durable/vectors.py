@@ -1,12 +1,14 @@
-"""The vector part of the vector-backed stores: `vector: transient | chroma | qdrant`.
+"""The vector part of the vector-backed stores: `vector: snowflake | transient | chroma | qdrant`.
 
 Durability rule (a store has two parts, and a restart must not keep one without the other):
 
 ==================  ==================  ==============================================
 documents           vectors             at startup
 ==================  ==================  ==============================================
-durable backend     transient           rebuilt: vector documents are mirrored to the
-                                        documents' backend and re-embedded at startup
+snowflake           snowflake           both kept: vector documents and embeddings in
+                                        the store's tables, nothing embedded again
+durable backend     transient           rebuilt: vector documents are kept in the
+                                        documents' backend and embedded again
 durable backend     chroma / qdrant     both kept, used as they are
 transient           transient           both lost together, nothing to do
 transient           chroma / qdrant     refused: vectors would outlive their documents
@@ -27,8 +29,9 @@ from parlant.core.persistence.document_database import DocumentDatabase
 from parlant.core.persistence.vector_database import VectorDatabase
 from parlant.core.tracer import Tracer
 
-from parlant_router.durable.mirrored_vectors import MirroredVectorDatabase
 from parlant_router.errors import RouterError
+from parlant_router.vectors import StoredVectorDatabase
+from parlant_router.vectors.collection import ChangeAnnouncements
 
 if TYPE_CHECKING:
     from contextlib import AsyncExitStack
@@ -60,6 +63,9 @@ class VectorContext:
     embedder_factory: EmbedderFactory
     embedding_cache_provider: Callable[[], EmbeddingCache]
     stack: AsyncExitStack
+    announcements: ChangeAnnouncements | None = None
+    """The backend's change feed under `server.replicas: many`: stored vector collections
+    announce their writes on it and read again what other processes announce."""
 
 
 def check_vector_durability(route: VectorRoute, documents_durable: bool) -> None:
@@ -83,16 +89,23 @@ async def open_vector_database(
     """The vector database of `route`, entered into `context.stack` where it needs closing."""
     check_vector_durability(route, documents_durable)
     vector = route.vector or "transient"
-    if vector == "transient":
-        transient = TransientVectorDatabase(
+    if vector == "transient" and not documents_durable:
+        return TransientVectorDatabase(
             context.logger,
             context.tracer,
             context.embedder_factory,
             context.embedding_cache_provider,
         )
-        if not documents_durable:
-            return transient
-        return MirroredVectorDatabase(transient, documents, context.logger)
+    if vector in ("transient", "snowflake"):
+        return StoredVectorDatabase(
+            documents,
+            logger=context.logger,
+            tracer=context.tracer,
+            embedder_factory=context.embedder_factory,
+            store=route.store,
+            keep_embeddings=vector == "snowflake",
+            announcements=context.announcements,
+        )
 
     directory = route.vector_directory
     if directory is None:

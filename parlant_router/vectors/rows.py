@@ -1,0 +1,192 @@
+"""How one vector document and its embedding are stored: a row of a document collection.
+
+Parlant's vector-backed stores write one *vector document* per text to embed (a canned
+response writes one for its value and one per signal, all under the response's id). Each
+is kept as one document of the collection `vectors_<collection>` of the store's own
+document database (`PARLANT_GLOSSARY_VECTORS_GLOSSARY` on Snowflake):
+
+=================  ==========================================================
+``id``             the row's own key (unique; the vector document's id is not)
+``creation_utc``   when the row was written
+``version``        the vector document's version, so that the database's
+                   migration pass groups rows as Parlant's loaders do
+``document``       Parlant's vector document, as written
+``seq``            insertion order (nanoseconds of the writer's clock)
+``content_sha256`` what was embedded: the hash of ``document["content"]``
+``embedder``       which model embedded it (class and ``Embedder.id``)
+``dimensions``     the embedding's length
+``embedding``      base64 of the float32 vector (absent in a rebuilt mirror)
+=================  ==========================================================
+
+An embedding is reused while its content hash, embedder and dimensions match the row;
+anything else (a new content, a new model) is embedded again, once.
+
+Rows written before this layout (the mirror of earlier versions: the vector document
+itself, keyed by its id) are read as rows without an embedding.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from parlant.core.nlp.embedding import Embedder
+from parlant.core.persistence.document_database import BaseDocument as StoredDocument
+from parlant.core.persistence.vector_database import BaseDocument
+
+#: Prefix of the document collection that holds a vector collection's rows.
+ROWS_PREFIX = "vectors_"
+
+Vector = npt.NDArray[np.float32]
+VectorLoader = Callable[[BaseDocument], Awaitable[BaseDocument | None]]
+
+
+class StoredRow(StoredDocument, total=False):
+    """The keys every stored row has (Parlant's JSON collections insist on each declared
+    key); a row with an embedding also has `content_sha256`, `embedder`, `dimensions` and
+    `embedding`."""
+
+    document: dict[str, Any]
+    seq: int
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def embedder_identity(embedder: Embedder) -> str:
+    """The model behind `embedder`: its class and its id (one class may serve several
+    models, e.g. LiteLLM's, whose id names the model)."""
+    return f"{type(embedder).__name__}:{embedder.id}"
+
+
+def encode_vector(vector: Vector) -> str:
+    return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode("ascii")
+
+
+def decode_vector(text: str) -> Vector:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float32).copy()
+
+
+@dataclass(frozen=True)
+class EmbeddingKey:
+    """What an embedding was computed from; equal keys mean a reusable embedding."""
+
+    content_sha256: str
+    embedder: str
+    dimensions: int
+
+
+@dataclass(frozen=True)
+class VectorRow:
+    """One stored vector document and, when known, its embedding (raw, not normalized)."""
+
+    key: str
+    seq: int
+    document: Mapping[str, Any]
+    embedded_as: EmbeddingKey | None
+    embedding: Vector | None
+
+    @staticmethod
+    def new(document: Mapping[str, Any]) -> VectorRow:
+        return VectorRow(
+            key=uuid.uuid4().hex,
+            seq=time.time_ns(),
+            document=dict(document),
+            embedded_as=None,
+            embedding=None,
+        )
+
+    @property
+    def content(self) -> str:
+        return str(self.document.get("content", ""))
+
+    def wants(self, key: EmbeddingKey) -> bool:
+        """Whether this row's embedding is missing or was computed from something else."""
+        return self.embedding is None or self.embedded_as != key
+
+    def with_document(self, document: Mapping[str, Any]) -> VectorRow:
+        return replace(self, document=dict(document))
+
+    def with_embedding(self, key: EmbeddingKey, embedding: Vector) -> VectorRow:
+        return replace(self, embedded_as=key, embedding=embedding)
+
+    def stored(self, *, keep_embedding: bool) -> dict[str, Any]:
+        """The row as a document of the rows collection."""
+        stored: dict[str, Any] = {
+            "id": self.key,
+            "creation_utc": datetime.fromtimestamp(self.seq / 1e9, timezone.utc).isoformat(),
+            "version": self.document.get("version"),
+            "document": dict(self.document),
+            "seq": self.seq,
+        }
+        if keep_embedding and self.embedding is not None and self.embedded_as is not None:
+            stored["content_sha256"] = self.embedded_as.content_sha256
+            stored["embedder"] = self.embedded_as.embedder
+            stored["dimensions"] = self.embedded_as.dimensions
+            stored["embedding"] = encode_vector(self.embedding)
+        return stored
+
+
+def is_row(stored: Mapping[str, Any]) -> bool:
+    return isinstance(stored.get("document"), Mapping)
+
+
+def read_row(stored: Mapping[str, Any]) -> VectorRow:
+    """A stored row, or a mirror document of earlier versions read as a row without embedding."""
+    if not is_row(stored):
+        # Earlier mirror: the vector document itself, under its own (then unique) id.
+        return VectorRow(
+            key=str(stored["id"]), seq=0, document=dict(stored), embedded_as=None, embedding=None
+        )
+    embedding = stored.get("embedding")
+    key: EmbeddingKey | None = None
+    vector: Vector | None = None
+    if isinstance(embedding, str) and stored.get("embedder") and stored.get("content_sha256"):
+        key = EmbeddingKey(
+            content_sha256=str(stored["content_sha256"]),
+            embedder=str(stored["embedder"]),
+            dimensions=int(stored.get("dimensions") or 0),
+        )
+        vector = decode_vector(embedding)
+    return VectorRow(
+        key=str(stored["id"]),
+        seq=int(stored.get("seq") or 0),
+        document=dict(stored["document"]),
+        embedded_as=key,
+        embedding=vector,
+    )
+
+
+def row_loader(
+    vector_loader: VectorLoader, *, keep_embedding: bool
+) -> Callable[[BaseDocument], Awaitable[BaseDocument | None]]:
+    """The loader of the rows collection: Parlant's loader of the vector collection, run on
+    each row's vector document (a migrated document whose content changed loses its
+    embedding, so it is embedded again); a mirror document of earlier versions becomes a row.
+
+    A row whose vector document the loader keeps as it is comes back unchanged (the same
+    object), so a database that skips unchanged groups leaves it unread and unwritten.
+    """
+
+    async def load(stored: BaseDocument) -> BaseDocument | None:
+        row = read_row(stored)
+        loaded = await vector_loader(dict(row.document))  # type: ignore[arg-type]
+        if loaded is None:
+            return None
+        if is_row(stored) and dict(loaded) == dict(row.document):
+            return stored
+        moved = row.with_document(loaded)
+        if moved.content != row.content:
+            moved = replace(moved, embedded_as=None, embedding=None)
+        return moved.stored(keep_embedding=keep_embedding)  # type: ignore[return-value]
+
+    return load
