@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from parlant_router.snowflake.identifiers import failed_table_name, sanitize_identifier, table_name
 from parlant_router.stores.catalog import STORES
+from parlant_router.vectors.naming import VECTOR_METADATA_COLLECTION, VECTOR_ROWS_PREFIX
 
 TABLE_PREFIX_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """What a `table_prefix` may be: refused otherwise, never rewritten."""
@@ -41,9 +42,16 @@ def stored_prefix(prefix: str, backend_type: str) -> str:
     return sanitize_identifier(prefix) if backend_type == "snowflake" else prefix
 
 
-def collection_names(store: str) -> tuple[str, ...]:
-    """The collections a store opens, with the metadata collection Parlant adds."""
-    return (*STORES[store].collections, METADATA_COLLECTION)
+def collection_names(store: str, *, vectors: bool = True) -> tuple[str, ...]:
+    """The collections a store opens, with the metadata collection Parlant adds and, with
+    `vectors`, those of a vector database kept on the store's backend (`vector: snowflake`,
+    or `transient` over a durable backend)."""
+    spec = STORES[store]
+    names = (*spec.collections, METADATA_COLLECTION)
+    if vectors and spec.vector_collections:
+        rows = tuple(VECTOR_ROWS_PREFIX + c for c in spec.vector_collections)
+        names = (*names, *rows, VECTOR_METADATA_COLLECTION)
+    return names
 
 
 def stored_collection_name(prefix: str, collection: str, backend_type: str) -> str:
@@ -53,9 +61,15 @@ def stored_collection_name(prefix: str, collection: str, backend_type: str) -> s
     return f"{prefix}{collection}"
 
 
-def stored_table_names(store: str, prefix: str, backend_type: str) -> list[str]:
-    """Every table (collection) name a store uses under `prefix`."""
-    return [stored_collection_name(prefix, c, backend_type) for c in collection_names(store)]
+def stored_table_names(
+    store: str, prefix: str, backend_type: str, *, vectors: bool = True
+) -> list[str]:
+    """Every table (collection) name a store uses under `prefix` (`vectors`: see
+    `collection_names`)."""
+    return [
+        stored_collection_name(prefix, c, backend_type)
+        for c in collection_names(store, vectors=vectors)
+    ]
 
 
 def every_stored_name(store: str, prefix: str, backend_type: str) -> list[str]:

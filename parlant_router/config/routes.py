@@ -64,18 +64,24 @@ def _snowflake_scope(backend: SnowflakeBackendConfig) -> tuple[str, str]:
 
 
 def _location(
-    store: str, backend: BackendConfig, prefix: str | None, json_file: Path | None
+    store: str,
+    backend: BackendConfig,
+    prefix: str | None,
+    json_file: Path | None,
+    *,
+    vector_rows: bool,
 ) -> str:
     if isinstance(backend, SnowflakeBackendConfig):
         assert prefix is not None
         database, schema = _snowflake_scope(backend)
         tables = ", ".join(
-            f"{database}.{schema}.{t}" for t in stored_table_names(store, prefix, "snowflake")
+            f"{database}.{schema}.{t}"
+            for t in stored_table_names(store, prefix, "snowflake", vectors=vector_rows)
         )
         return f"emulator:{backend.emulator}; {tables}" if backend.emulator else tables
     if isinstance(backend, MongoBackendConfig):
         assert prefix is not None
-        names = ", ".join(stored_table_names(store, prefix, "mongodb"))
+        names = ", ".join(stored_table_names(store, prefix, "mongodb", vectors=vector_rows))
         return f"mongodb database {backend.database!r}: {names}"
     if isinstance(backend, JsonBackendConfig):
         return str(json_file)
@@ -105,9 +111,14 @@ def resolve_routes(config: ParlantConfig) -> list[ResolvedRoute]:
         )
         vector: str | None = None
         vector_directory: Path | None = None
-        location = _location(store, backend, prefix, json_file)
         if STORES[store].vector_backed:
             vector = route.vector or default_vector(backend.type)
+        # Vector rows on the store's backend: snowflake's, or transient's durable copy.
+        vector_rows = vector == "snowflake" or (
+            vector == "transient" and backend.type != "transient"
+        )
+        location = _location(store, backend, prefix, json_file, vector_rows=vector_rows)
+        if vector is not None:
             if vector in ("chroma", "qdrant"):
                 vector_directory = route.vector_directory or (
                     config.server.home / "vectors" / store

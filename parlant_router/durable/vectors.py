@@ -30,8 +30,8 @@ from parlant.core.persistence.vector_database import VectorDatabase
 from parlant.core.tracer import Tracer
 
 from parlant_router.errors import RouterError
-from parlant_router.vectors import StoredVectorDatabase
 from parlant_router.vectors.collection import ChangeAnnouncements
+from parlant_router.vectors.database import StoredVectorDatabase
 
 if TYPE_CHECKING:
     from contextlib import AsyncExitStack

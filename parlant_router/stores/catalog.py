@@ -39,6 +39,9 @@ class StoreSpec:
     """Document collections the implementation opens (a `metadata` collection is added by Parlant)."""
     vector_backed: bool = False
     """True when the store also keeps embeddings in a VectorDatabase."""
+    vector_collections: tuple[str, ...] = ()
+    """The vector collections the implementation opens (their rows live in the document
+    collections `vectors_<name>` when the vectors are kept on the store's backend)."""
     built_as: str | None = None
     """`module:Class` the router builds instead of `implementation` (a subclass of it, with
     the same constructor); it is still registered under `interface` and `implementation`."""
@@ -60,7 +63,7 @@ def _spec(
     interface: str,
     implementation: str,
     collections: tuple[str, ...],
-    vector_backed: bool = False,
+    vector_collections: tuple[str, ...] = (),
     content_ids: bool = True,
     built_as: str | None = None,
     partitions: Mapping[str, str] | None = None,
@@ -75,7 +78,8 @@ def _spec(
         interface=f"parlant.core.{module}:{interface}",
         implementation=f"parlant.core.{module}:{implementation}",
         collections=collections,
-        vector_backed=vector_backed,
+        vector_backed=bool(vector_collections),
+        vector_collections=vector_collections,
         content_ids=content_ids,
         built_as=built_as,
         cache_partitions=({c: partition_fields.get(c) for c in collections} if cached else {}),
@@ -157,7 +161,7 @@ STORES: dict[str, StoreSpec] = {
             "JourneyStore",
             "JourneyVectorStore",
             ("journeys", "journey_nodes", "journey_edges", "journey_tags", "journey_conditions"),
-            vector_backed=True,
+            vector_collections=("journeys",),
         ),
         _spec(
             "glossary",
@@ -165,7 +169,7 @@ STORES: dict[str, StoreSpec] = {
             "GlossaryStore",
             "GlossaryVectorStore",
             ("glossary", "glossary_tags"),
-            vector_backed=True,
+            vector_collections=("glossary",),
         ),
         _spec(
             "canned_responses",
@@ -173,7 +177,7 @@ STORES: dict[str, StoreSpec] = {
             "CannedResponseStore",
             "CannedResponseVectorStore",
             ("canned_responses", "canned_response_tag_associations"),
-            vector_backed=True,
+            vector_collections=("canned_responses",),
         ),
         _spec(
             "capabilities",
@@ -181,7 +185,7 @@ STORES: dict[str, StoreSpec] = {
             "CapabilityStore",
             "CapabilityVectorStore",
             ("capabilities", "capability_tags"),
-            vector_backed=True,
+            vector_collections=("capabilities",),
         ),
     )
 }

@@ -38,9 +38,9 @@ from parlant.core.persistence.vector_database import (
 from parlant.core.tracer import Tracer
 
 from parlant_router.vectors.collection import ChangeAnnouncements, StoredVectorCollection
-from parlant_router.vectors.rows import ROWS_PREFIX, StoredRow, row_loader
-
-METADATA_COLLECTION = "vector_metadata"
+from parlant_router.vectors.naming import VECTOR_METADATA_COLLECTION as METADATA_COLLECTION
+from parlant_router.vectors.naming import VECTOR_ROWS_PREFIX as ROWS_PREFIX
+from parlant_router.vectors.rows import StoredRow, row_loader
 
 
 class _MetadataDocument(StoredDocument, total=False):

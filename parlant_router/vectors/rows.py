@@ -42,9 +42,6 @@ from parlant.core.nlp.embedding import Embedder
 from parlant.core.persistence.document_database import BaseDocument as StoredDocument
 from parlant.core.persistence.vector_database import BaseDocument
 
-#: Prefix of the document collection that holds a vector collection's rows.
-ROWS_PREFIX = "vectors_"
-
 Vector = npt.NDArray[np.float32]
 VectorLoader = Callable[[BaseDocument], Awaitable[BaseDocument | None]]
 
