@@ -93,6 +93,39 @@ async def _probe_read(database: DocumentDatabase) -> str:
     return f"connected and read the store's metadata (schema version {version or 'unset'})"
 
 
+async def _vector_summary(database: DocumentDatabase, route: ResolvedRoute) -> str:
+    """What the store's vector rows hold: how many, and embedded by which model (`vector:
+    snowflake`; a store whose rows lack embeddings for the server's embedder embeds them
+    at its next start)."""
+    from parlant.core.persistence.document_database import BaseDocument, identity_loader
+
+    from parlant_router.stores.catalog import STORES
+    from parlant_router.vectors.naming import VECTOR_ROWS_PREFIX
+
+    parts: list[str] = []
+    for name in STORES[route.store].vector_collections:
+        try:
+            rows = await database.get_collection(
+                VECTOR_ROWS_PREFIX + name, BaseDocument, identity_loader
+            )
+        except ValueError:
+            parts.append(f"vectors of {name}: none yet")
+            continue
+        models: dict[str, int] = {}
+        documents = list(await rows.find({}))
+        for row in documents:
+            model = row.get("embedder")
+            if model:
+                key = f"{model} ({row.get('dimensions')} dims)"
+                models[key] = models.get(key, 0) + 1
+        embedded = ", ".join(f"{count:,} by {model}" for model, count in sorted(models.items()))
+        parts.append(
+            f"vectors of {name}: {len(documents):,} document(s), "
+            + (f"embeddings stored: {embedded}" if embedded else "no embedding stored")
+        )
+    return "; ".join(parts)
+
+
 def _json_file_creatable(path: Path) -> tuple[bool, str]:
     existing = path.parent
     while not existing.exists() and existing != existing.parent:
@@ -129,9 +162,12 @@ async def _probe(
     try:
         database = await opened.database(route)
         done = await (_probe_write(database, route) if write else _probe_read(database))
+        done += f" on {opened.describe()}"
+        if route.vector in ("snowflake", "transient") and opened.durable:
+            done += "; " + await _vector_summary(database, route)
     except Exception as error:
         return ProbeResult(route.store, route.backend_name, False, reason(error, secret_values))
-    return ProbeResult(route.store, route.backend_name, True, f"{done} on {opened.describe()}")
+    return ProbeResult(route.store, route.backend_name, True, done)
 
 
 async def check_stores(loaded: LoadedConfig, *, write: bool = True) -> list[ProbeResult]:
