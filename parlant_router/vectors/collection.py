@@ -50,6 +50,9 @@ from parlant_router.vectors.similarity import SimilarityMatrix
 EMBED_BATCH = 64
 #: Rows written back at once after such an embedding (the connection pool queues the rest).
 WRITES_AT_ONCE = 16
+#: More rows announced than this are read again with the whole collection (one statement
+#: either way; this keeps the statement's id list far under Snowflake's 1 MB text limit).
+MAX_KEYS_READ_AGAIN = 1000
 
 
 class ChangeAnnouncements(Protocol):
@@ -117,7 +120,7 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
         if not (self._stale_all or self._stale_keys):
             return
         async with self._lock:
-            if self._stale_all:
+            if self._stale_all or len(self._stale_keys) > MAX_KEYS_READ_AGAIN:
                 self._stale_all = False
                 self._stale_keys.clear()
                 await self.load()

@@ -78,6 +78,9 @@ class StoredVectorDatabase(VectorDatabase):
         self._collections: dict[str, StoredVectorCollection[Any]] = {}
         self._open_lock = asyncio.Lock()
         self._metadata: DocumentCollection[_MetadataDocument] | None = None
+        # What this process read or wrote last: a value written again unchanged (Parlant
+        # writes its store version at every start) is not sent.
+        self._metadata_seen: dict[str, JSONSerializable] = {}
 
     async def _open(
         self,
@@ -169,6 +172,8 @@ class StoredVectorDatabase(VectorDatabase):
         return self._metadata
 
     async def upsert_metadata(self, key: str, value: JSONSerializable) -> None:
+        if key in self._metadata_seen and self._metadata_seen[key] == value:
+            return
         metadata = await self._metadata_collection()
         document: _MetadataDocument = {
             "id": ObjectId(key),
@@ -176,14 +181,24 @@ class StoredVectorDatabase(VectorDatabase):
             "version": Version.String("1"),
             "value": value,
         }
-        await metadata.update_one({"id": {"$eq": key}}, document, upsert=True)
+        try:
+            await metadata.update_one({"id": {"$eq": key}}, document, upsert=True)
+        except Exception:
+            # Replicas starting together both insert the key; the later one updates it.
+            if await metadata.find_one({"id": {"$eq": key}}) is None:
+                raise
+            await metadata.update_one({"id": {"$eq": key}}, document)
+        self._metadata_seen[key] = value
 
     async def remove_metadata(self, key: str) -> None:
         metadata = await self._metadata_collection()
         result = await metadata.delete_one({"id": {"$eq": key}})
+        self._metadata_seen.pop(key, None)
         if result.deleted_count == 0:
             raise KeyError(key)
 
     async def read_metadata(self) -> Mapping[str, JSONSerializable]:
         metadata = await self._metadata_collection()
-        return {str(d["id"]): d.get("value") for d in await metadata.find({})}
+        read = {str(d["id"]): d.get("value") for d in await metadata.find({})}
+        self._metadata_seen = dict(read)
+        return read

@@ -352,4 +352,5 @@ def test_migrate_opens_every_store_of_the_shipped_file_vector_backed_ones_includ
     assert _rows(some.stdout) == [
         ["sessions", "metadata", "0.9.0", "1", "unchanged"],
         ["glossary", "metadata", "0.2.0", "1", "unchanged"],
+        ["glossary", "vector_metadata", "1", "2", "unchanged"],
     ]
