@@ -469,6 +469,11 @@ def test_replicas_follow_vector_writes(
         on_a.canned_responses.list, lambda rs: [r.id for r in rs] == [canned.id], FOLLOW_SECONDS
     )
     assert [r.id for r in seen_canned] == [canned.id]
+    # a's canned responses list is its document collection; its vector collection learns of
+    # b's rows on the change feed, within the bound (not observable over HTTP: wait it out).
+    # Without this wait a's update misses b's vector rows (see
+    # test_an_update_right_after_another_replicas_create_leaves_no_vector_rows_behind).
+    time.sleep(2 * STALENESS)
     on_a.canned_responses.update(canned.id, value="Your order ships tomorrow.")
     value_on_b = until(
         lambda: on_b.canned_responses.retrieve(canned.id).value,
@@ -483,6 +488,32 @@ def test_replicas_follow_vector_writes(
     assert until(on_a.canned_responses.list, lambda rs: rs == [], FOLLOW_SECONDS) == []
     left_rows = table_rows(shared_emulator, table)
     assert left_rows == [], f"vector rows left after the delete on b: {left_rows}"
+    for server in (a, b):
+        stop(server)
+
+
+def test_an_update_right_after_another_replicas_create_leaves_no_vector_rows_behind(
+    harness: Harness,
+    shared_emulator: Path,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    """b creates a canned response with a signal; a reads it and updates it at once. The
+    update replaces the response's vector documents: the stored rows must be the new ones
+    only, whether or not a's vector collection had heard of b's rows yet."""
+    config = replicas_config(harness, shared_emulator, tmp_path)
+    a = start_replica(harness, config, "a")
+    b = start_replica(harness, config, "b")
+    on_a, on_b = client(a), client(b)
+    # a has not listed canned responses yet: its first list reads the table.
+
+    canned = on_b.canned_responses.create(
+        value="Your order ships within two days.", fields=[], signals=["shipping time"]
+    )
+    until(lambda: [r.id for r in on_a.canned_responses.list()], lambda ids: ids != [], 10.0)
+    on_a.canned_responses.update(canned.id, value="Your order ships tomorrow.")
+    table = "PARLANT_CANNED_RESPONSES_VECTORS_CANNED_RESPONSES"
+    contents = sorted(r["document"]["content"] for r in table_rows(shared_emulator, table))
+    assert contents == ["Your order ships tomorrow.", "shipping time"], contents
     for server in (a, b):
         stop(server)
 
