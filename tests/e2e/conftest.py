@@ -39,12 +39,14 @@ def free_port() -> int:
 class ServerProcess:
     """One `parlant-router run` (or `parlant --config`) subprocess."""
 
-    def __init__(self, argv: list[str], port: int, log: Path) -> None:
+    def __init__(
+        self, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.log = log
         self._log_file = log.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         env.pop("PARLANT_ENV", None)
         env.pop("PARLANT_CONFIG", None)
         self.process = subprocess.Popen(
@@ -108,22 +110,23 @@ class Harness:
         path.write_text(yaml.safe_dump(body))
         return path, port
 
-    def spawn(self, argv: list[str], port: int) -> ServerProcess:
-        """Start `argv` (a server on `port`) without waiting; registered for teardown."""
+    def spawn(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> ServerProcess:
+        """Start `argv` (a server on `port`, `env` added to this process's environment)
+        without waiting; registered for teardown."""
         self._runs += 1
-        server = ServerProcess(argv, port, self.tmp_path / f"server-{self._runs}.log")
+        server = ServerProcess(argv, port, self.tmp_path / f"server-{self._runs}.log", env)
         self.servers.append(server)
         return server
 
-    def start(self, argv: list[str], port: int) -> ServerProcess:
+    def start(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> ServerProcess:
         """Start `argv` (a server on `port`) and wait until it serves."""
-        server = self.spawn(argv, port)
+        server = self.spawn(argv, port, env)
         server.wait_ready()
         return server
 
-    def run(self, config: Path, port: int) -> ServerProcess:
+    def run(self, config: Path, port: int, env: dict[str, str] | None = None) -> ServerProcess:
         """`parlant-router run -c config`, started and ready."""
-        return self.start([str(BIN / "parlant-router"), "run", "-c", str(config)], port)
+        return self.start([str(BIN / "parlant-router"), "run", "-c", str(config)], port, env)
 
     def cli(
         self, *args: str, env: dict[str, str] | None = None
