@@ -11,8 +11,12 @@ one stored is not stored twice (an SDK program creates its entities again at eve
 Other processes (`server.replicas: many`): each write is announced on the backend's change
 feed under the scope `<store>.vectors_<collection>`, partition the row's key; a process
 told of a row reads it again (one statement for all the rows told since) before its next
-read, search or write. A process that missed announcements (told "everything") reads the
-whole collection again.
+search, so searches lag another process's writes by at most `max_staleness`, and send no
+statement. Everything else reads the table: `find`, `find_one` and each write first read
+the rows their filters match (one statement; Parlant's filters run on the rows as they are,
+see `rows`), so an entity's vector documents are found, updated and deleted as they are
+stored, whichever process wrote them. A process that missed announcements (told
+"everything") reads the whole collection again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Generic, Protocol, cast
 
 from parlant.core.loggers import Logger
@@ -43,6 +48,7 @@ from parlant_router.vectors.rows import (
     content_hash,
     embedder_identity,
     read_row,
+    row_filters,
 )
 from parlant_router.vectors.similarity import SimilarityMatrix
 
@@ -162,7 +168,8 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
                 wanting.append((position, row, key))
             elif row.embedding is not None:
                 self._known.setdefault(key, row.embedding)
-        if not wanting:
+        earlier = [p for p, row in enumerate(self._memory) if row.earlier_layout]
+        if not wanting and not earlier:
             return
         texts = sorted({row.content for _, row, key in wanting if key not in self._known})
         for start in range(0, len(texts), EMBED_BATCH):
@@ -173,17 +180,23 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
         stale = [row for _, row, _ in wanting if row.embedding is not None]
         for position, row, key in wanting:
             self._memory[position] = row.with_embedding(key, self._known[key])
-        if self._keep_embeddings:
-            writes = [
-                self._rows.update_one(
-                    {"id": {"$eq": self._memory[p].key}},
-                    self._memory[p].stored(keep_embedding=True),
-                    upsert=True,
-                )
-                for p, _, _ in wanting
-            ]
-            for start in range(0, len(writes), WRITES_AT_ONCE):
-                await asyncio.gather(*writes[start : start + WRITES_AT_ONCE])
+        # What was embedded is stored (kept embeddings), and rows of the earlier layout are
+        # written in this one either way.
+        to_write = [p for p, _, _ in wanting] if self._keep_embeddings else earlier
+        writes = [
+            self._rows.update_one(
+                {"id": {"$eq": self._memory[p].key}},
+                self._memory[p].stored(keep_embedding=self._keep_embeddings),
+                upsert=True,
+            )
+            for p in to_write
+        ]
+        for start in range(0, len(writes), WRITES_AT_ONCE):
+            await asyncio.gather(*writes[start : start + WRITES_AT_ONCE])
+        for p in to_write:
+            self._memory[p] = replace(self._memory[p], earlier_layout=False)
+        if not wanting:
+            return
         if not self._keep_embeddings:
             reason = "vectors are kept in memory only, rebuilt at each start"
         elif stale:
@@ -234,8 +247,26 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
 
     # Parlant's VectorCollection -------------------------------------------------------------
 
+    async def _read_through(self, filters: Where) -> None:
+        """Under `replicas: many`, replace what memory holds of the rows `filters` match by
+        what the table holds (call under the lock)."""
+        if self._announce is None:
+            return
+        fetched = [
+            await self._embedded(read_row(s)) for s in await self._rows.find(row_filters(filters))
+        ]
+        keys = {r.key for r in fetched}
+        for position in reversed(range(len(self._memory))):
+            row = self._memory[position]
+            if row.key in keys or matches_filters(filters, row.document):
+                self._remove(position)
+        for row in fetched:
+            self._place(row)
+
     async def find(self, filters: Where) -> Sequence[TDocument]:
         await self._catch_up()
+        async with self._lock:
+            await self._read_through(filters)
         return [
             cast(TDocument, dict(r.document))
             for r in self._memory
@@ -244,6 +275,8 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
 
     async def find_one(self, filters: Where) -> TDocument | None:
         await self._catch_up()
+        async with self._lock:
+            await self._read_through(filters)
         position = self._first_match(filters)
         if position is None:
             return None
@@ -253,6 +286,7 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
         ensure_is_total(document, self._schema)
         await self._catch_up()
         async with self._lock:
+            await self._read_through({"id": {"$eq": document["id"]}})
             if any(r.document == document for r in self._memory):
                 # An SDK program creates its entities again at every start, with the same
                 # (content-derived) ids: their vector documents are stored already.
@@ -268,6 +302,7 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
     ) -> UpdateResult[TDocument]:
         await self._catch_up()
         async with self._lock:
+            await self._read_through(filters)
             position = self._first_match(filters)
             if position is not None:
                 before = self._memory[position]
@@ -298,6 +333,7 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
     async def delete_one(self, filters: Where) -> DeleteResult[TDocument]:
         await self._catch_up()
         async with self._lock:
+            await self._read_through(filters)
             position = self._first_match(filters)
             if position is None:
                 return DeleteResult(acknowledged=True, deleted_count=0, deleted_document=None)

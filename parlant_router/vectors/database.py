@@ -95,7 +95,7 @@ class StoredVectorDatabase(VectorDatabase):
             if (existing := self._collections.get(name)) is not None:
                 return cast(StoredVectorCollection[TDocument], existing)
             rows_loader = cast(
-                Callable[[StoredDocument], Awaitable[StoredRow | None]],
+                Callable[[StoredDocument], Awaitable[Any]],
                 row_loader(
                     cast(Callable[[BaseDocument], Awaitable[BaseDocument | None]], loader),
                     keep_embedding=self._keep_embeddings,
@@ -103,11 +103,11 @@ class StoredVectorDatabase(VectorDatabase):
             )
             if create:
                 rows = await self._documents.get_or_create_collection(
-                    ROWS_PREFIX + name, StoredRow, rows_loader
+                    ROWS_PREFIX + name, cast(Any, StoredRow), rows_loader
                 )
             else:
                 rows = await self._documents.get_collection(
-                    ROWS_PREFIX + name, StoredRow, rows_loader
+                    ROWS_PREFIX + name, cast(Any, StoredRow), rows_loader
                 )
             collection: StoredVectorCollection[TDocument] = StoredVectorCollection(
                 name=name,

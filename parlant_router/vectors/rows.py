@@ -3,26 +3,27 @@
 Parlant's vector-backed stores write one *vector document* per text to embed (a canned
 response writes one for its value and one per signal, all under the response's id). Each
 is kept as one document of the collection `vectors_<collection>` of the store's own
-document database (`PARLANT_GLOSSARY_VECTORS_GLOSSARY` on Snowflake):
+document database (`PARLANT_GLOSSARY_VECTORS_GLOSSARY` on Snowflake): the vector
+document's own fields, except that ``id`` is the row's key, and these:
 
-=================  ==========================================================
-``id``             the row's own key (unique; the vector document's id is not)
-``creation_utc``   when the row was written
-``version``        the vector document's version, so that the database's
-                   migration pass groups rows as Parlant's loaders do
-``document``       Parlant's vector document, as written
-``seq``            insertion order (nanoseconds of the writer's clock)
-``content_sha256`` what was embedded: the hash of ``document["content"]``
-``embedder``       which model embedded it (class and ``Embedder.id``)
-``dimensions``     the embedding's length
-``embedding``      base64 of the float32 vector (absent in a rebuilt mirror)
-=================  ==========================================================
+========================  ======================================================
+``id``                    the row's own key (unique; the vector document's id is not)
+``vector_document_id``    the vector document's id
+``vector_seq``            insertion order (nanoseconds of the writer's clock)
+``vector_content_sha256`` what was embedded: the hash of ``content``
+``vector_embedder``       which model embedded it (class and ``Embedder.id``)
+``vector_dimensions``     the embedding's length
+``vector_embedding``      base64 of the float32 vector (absent when not kept)
+========================  ======================================================
 
-An embedding is reused while its content hash, embedder and dimensions match the row;
-anything else (a new content, a new model) is embedded again, once.
+The vector document's fields stay at the top, so Parlant's filters run on the rows as they
+are (``id`` read as ``vector_document_id``), in the database as in memory; its ``version``
+groups rows as Parlant's loaders expect. An embedding is reused while its content hash,
+embedder and dimensions match the row; anything else (a new content, a new model) is
+embedded again, once.
 
-Rows written before this layout (the mirror of earlier versions: the vector document
-itself, keyed by its id) are read as rows without an embedding.
+Rows written before this layout (the vector document alone, keyed by its id) are read as
+rows without an embedding, and written again in this layout at the next start.
 """
 
 from __future__ import annotations
@@ -33,26 +34,30 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import numpy.typing as npt
 from parlant.core.nlp.embedding import Embedder
-from parlant.core.persistence.document_database import BaseDocument as StoredDocument
+from parlant.core.persistence.common import Where
 from parlant.core.persistence.vector_database import BaseDocument
 
 Vector = npt.NDArray[np.float32]
 VectorLoader = Callable[[BaseDocument], Awaitable[BaseDocument | None]]
 
 
-class StoredRow(StoredDocument, total=False):
+class StoredRow(TypedDict, total=False):
     """The keys every stored row has (Parlant's JSON collections insist on each declared
-    key); a row with an embedding also has `content_sha256`, `embedder`, `dimensions` and
-    `embedding`."""
+    key); the vector document's other fields, and the embedding's, come beside them."""
 
-    document: dict[str, Any]
-    seq: int
+    id: str
+    version: str
+    vector_document_id: str
+    vector_seq: int
+
+
+#: The fields a row adds to its vector document (their names start with this).
+ROW_FIELD_PREFIX = "vector_"
 
 
 def content_hash(content: str) -> str:
@@ -91,6 +96,8 @@ class VectorRow:
     document: Mapping[str, Any]
     embedded_as: EmbeddingKey | None
     embedding: Vector | None
+    earlier_layout: bool = False
+    """Read from the layout of earlier versions: to be written again in this one."""
 
     @staticmethod
     def new(document: Mapping[str, Any]) -> VectorRow:
@@ -118,49 +125,67 @@ class VectorRow:
 
     def stored(self, *, keep_embedding: bool) -> dict[str, Any]:
         """The row as a document of the rows collection."""
-        stored: dict[str, Any] = {
-            "id": self.key,
-            "creation_utc": datetime.fromtimestamp(self.seq / 1e9, timezone.utc).isoformat(),
-            "version": self.document.get("version"),
-            "document": dict(self.document),
-            "seq": self.seq,
-        }
+        stored: dict[str, Any] = {k: v for k, v in self.document.items() if k != "id"}
+        stored["id"] = self.key
+        stored["vector_document_id"] = self.document.get("id")
+        stored["vector_seq"] = self.seq
         if keep_embedding and self.embedding is not None and self.embedded_as is not None:
-            stored["content_sha256"] = self.embedded_as.content_sha256
-            stored["embedder"] = self.embedded_as.embedder
-            stored["dimensions"] = self.embedded_as.dimensions
-            stored["embedding"] = encode_vector(self.embedding)
+            stored["vector_content_sha256"] = self.embedded_as.content_sha256
+            stored["vector_embedder"] = self.embedded_as.embedder
+            stored["vector_dimensions"] = self.embedded_as.dimensions
+            stored["vector_embedding"] = encode_vector(self.embedding)
         return stored
 
 
 def is_row(stored: Mapping[str, Any]) -> bool:
-    return isinstance(stored.get("document"), Mapping)
+    return "vector_document_id" in stored
 
 
 def read_row(stored: Mapping[str, Any]) -> VectorRow:
-    """A stored row, or a mirror document of earlier versions read as a row without embedding."""
+    """A stored row, or a vector document of the earlier layout read as a row without
+    embedding."""
     if not is_row(stored):
-        # Earlier mirror: the vector document itself, under its own (then unique) id.
         return VectorRow(
-            key=str(stored["id"]), seq=0, document=dict(stored), embedded_as=None, embedding=None
+            key=str(stored["id"]),
+            seq=0,
+            document=dict(stored),
+            embedded_as=None,
+            embedding=None,
+            earlier_layout=True,
         )
-    embedding = stored.get("embedding")
+    document = {k: v for k, v in stored.items() if not k.startswith(ROW_FIELD_PREFIX)}
+    document["id"] = stored["vector_document_id"]
+    embedding = stored.get("vector_embedding")
     key: EmbeddingKey | None = None
     vector: Vector | None = None
-    if isinstance(embedding, str) and stored.get("embedder") and stored.get("content_sha256"):
+    if isinstance(embedding, str) and stored.get("vector_embedder"):
         key = EmbeddingKey(
-            content_sha256=str(stored["content_sha256"]),
-            embedder=str(stored["embedder"]),
-            dimensions=int(stored.get("dimensions") or 0),
+            content_sha256=str(stored.get("vector_content_sha256")),
+            embedder=str(stored["vector_embedder"]),
+            dimensions=int(stored.get("vector_dimensions") or 0),
         )
         vector = decode_vector(embedding)
     return VectorRow(
         key=str(stored["id"]),
-        seq=int(stored.get("seq") or 0),
-        document=dict(stored["document"]),
+        seq=int(stored.get("vector_seq") or 0),
+        document=document,
         embedded_as=key,
         embedding=vector,
     )
+
+
+def row_filters(filters: Where) -> Where:
+    """Parlant's `filters` on vector documents, as filters on their rows (`id` is the row's
+    key there; the vector document's id is `vector_document_id`)."""
+    translated: dict[str, Any] = {}
+    for field, condition in filters.items():
+        if field in ("$and", "$or"):
+            translated[field] = [row_filters(c) for c in cast(list[Where], condition)]
+        elif field == "id":
+            translated["vector_document_id"] = condition
+        else:
+            translated[field] = condition
+    return cast(Where, translated)
 
 
 def row_loader(

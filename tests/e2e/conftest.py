@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 BIN = Path(sys.executable).parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 180.0
 
 
@@ -47,6 +48,10 @@ class ServerProcess:
         self.log = log
         self._log_file = log.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # The checkout first: servers may name its `bench` modules (the counting NLP service).
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPOSITORY), env.get("PYTHONPATH", "")) if p
+        )
         env.pop("PARLANT_ENV", None)
         env.pop("PARLANT_CONFIG", None)
         self.process = subprocess.Popen(

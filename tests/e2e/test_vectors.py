@@ -157,7 +157,7 @@ def table_rows(emulator: Path, table: str) -> list[dict[str, Any]]:
 
 
 def rows_of(rows: list[dict[str, Any]], vector_id: str) -> list[dict[str, Any]]:
-    return [r for r in rows if r["document"]["id"] == vector_id]
+    return [r for r in rows if r["vector_document_id"] == vector_id]
 
 
 # Entities ------------------------------------------------------------------------------------
@@ -231,11 +231,11 @@ def test_canned_responses_with_signals_on_the_shipped_config(
     table = "PARLANT_CANNED_RESPONSES_VECTORS_CANNED_RESPONSES"
     rows = table_rows(emulator, table)
     # One vector document for the value and one per signal, all under the response's id.
-    assert sorted(r["document"]["content"] for r in rows_of(rows, kept.id)) == sorted(
+    assert sorted(r["content"] for r in rows_of(rows, kept.id)) == sorted(
         [kept.value, *kept.signals]
     )
     assert len(rows_of(rows, changed.id)) == 3
-    assert all(r.get("embedding") for r in rows), "a vector row stored without its embedding"
+    assert all(r.get("vector_embedding") for r in rows), "a vector row stored without its embedding"
 
     # Parlant 3.3's HTTP API updates a canned response's value (its signals are kept: the
     # update DTO has no `signals`); the vector documents are written again.
@@ -243,9 +243,9 @@ def test_canned_responses_with_signals_on_the_shipped_config(
     assert updated.value == "We are very sorry for the delay."
     assert updated.signals == changed.signals
     assert c.canned_responses.retrieve(changed.id).value == updated.value
-    assert sorted(
-        r["document"]["content"] for r in rows_of(table_rows(emulator, table), changed.id)
-    ) == sorted([updated.value, *changed.signals])
+    assert sorted(r["content"] for r in rows_of(table_rows(emulator, table), changed.id)) == sorted(
+        [updated.value, *changed.signals]
+    )
 
     c.canned_responses.delete(changed.id)
     assert [r.id for r in c.canned_responses.list()] == [kept.id]
@@ -339,7 +339,7 @@ def test_transient_vectors_on_snowflake_embed_at_every_start(
         stop(server)
 
     rows = table_rows(tmp_path / "sf", "PARLANT_GLOSSARY_VECTORS_GLOSSARY")
-    assert len(rows) == 3 and not any("embedding" in r for r in rows), rows
+    assert len(rows) == 3 and not any("vector_embedding" in r for r in rows), rows
 
 
 # 5. Mixed setups ------------------------------------------------------------------------------
@@ -482,7 +482,7 @@ def test_replicas_follow_vector_writes(
     )
     assert value_on_b == "Your order ships tomorrow."
     table = "PARLANT_CANNED_RESPONSES_VECTORS_CANNED_RESPONSES"
-    contents = sorted(r["document"]["content"] for r in table_rows(shared_emulator, table))
+    contents = sorted(r["content"] for r in table_rows(shared_emulator, table))
     assert contents == ["Your order ships tomorrow.", "shipping time"]
     on_b.canned_responses.delete(canned.id)
     assert until(on_a.canned_responses.list, lambda rs: rs == [], FOLLOW_SECONDS) == []
@@ -512,7 +512,7 @@ def test_an_update_right_after_another_replicas_create_leaves_no_vector_rows_beh
     until(lambda: [r.id for r in on_a.canned_responses.list()], lambda ids: ids != [], 10.0)
     on_a.canned_responses.update(canned.id, value="Your order ships tomorrow.")
     table = "PARLANT_CANNED_RESPONSES_VECTORS_CANNED_RESPONSES"
-    contents = sorted(r["document"]["content"] for r in table_rows(shared_emulator, table))
+    contents = sorted(r["content"] for r in table_rows(shared_emulator, table))
     assert contents == ["Your order ships tomorrow.", "shipping time"], contents
     for server in (a, b):
         stop(server)
@@ -601,8 +601,8 @@ def test_mirror_documents_of_earlier_versions_are_embedded_once(
     stop(first)
 
     rows = table_rows(emulator, "PARLANT_GLOSSARY_VECTORS_GLOSSARY")
-    assert sorted(r["document"]["id"] for r in rows) == ["p4YF0ufiDH", "wjbaGElRpL"]
-    assert all(r.get("embedding") for r in rows), rows
+    assert sorted(r["vector_document_id"] for r in rows) == ["p4YF0ufiDH", "wjbaGElRpL"]
+    assert all(r.get("vector_embedding") for r in rows), rows
 
     second = starts.start()
     assert snapshot(client(second))["terms"] == listed

@@ -340,22 +340,54 @@ async def test_collections_of_two_processes_follow_each_other_through_the_feed(
             b = await open_stored(documents_b, GridEmbedder(), logger, announcements=feed_b)
             await a.insert_one(term("t1", "refund", "a", 1))
             await a.insert_one(term("t2", "card", "a", 2))
-            assert await b.find({}) == []  # in memory until the feed says otherwise
+            # Searches answer from memory: until the feed tells b, it has nothing to rank.
+            assert await b.find_similar_documents({}, "refund", 10) == []
             await feed_a.tick()
             await feed_b.tick()
-            assert [d["id"] for d in await b.find({})] == ["t1", "t2"]
+            found = await b.find_similar_documents({}, "refund", 10)
+            assert sorted(r.document["id"] for r in found) == ["t1", "t2"]
 
             await b.update_one({"id": {"$eq": "t1"}}, term("t1", "loan", "c", 9))
             await b.delete_one({"id": {"$eq": "t2"}})
-            statements = documents_a.statements_sent
             await feed_b.tick()
             await feed_a.tick()
+            statements = documents_a.statements_sent
             found = await a.find_similar_documents({}, "loan", 10)
             assert [(r.document["content"], r.document["group"]) for r in found] == [("loan", "c")]
-            # The feed's read, then one read of the rows it named; searching sends nothing.
-            sent = documents_a.statements_sent - statements
+            # One read of the rows the feed named; a search after it sends nothing.
+            assert documents_a.statements_sent - statements == 1
             await a.find_similar_documents({}, "loan", 10)
-            assert documents_a.statements_sent - statements == sent
+            assert documents_a.statements_sent - statements == 1
+
+
+async def test_finds_and_writes_read_the_table_before_the_feed_tells(
+    open_database: OpenDatabase, logger: RecordingLogger
+) -> None:
+    # Parlant updates a canned response by finding its vector documents, deleting each and
+    # inserting new ones: b must find what a wrote, even before the feed tells b of it, or
+    # a's rows would stay behind for good.
+    async with open_database() as documents_a, open_database() as documents_b:
+        feed_a = ChangeFeed(documents_a, logger, max_staleness=60)
+        feed_b = ChangeFeed(documents_b, logger, max_staleness=60)
+        async with feed_a, feed_b:
+            a = await open_stored(documents_a, GridEmbedder(), logger, announcements=feed_a)
+            b = await open_stored(documents_b, GridEmbedder(), logger, announcements=feed_b)
+            assert await b.find({}) == []
+            for content in ("ships tomorrow", "shipping time"):
+                await a.insert_one(term("r1", content, "a", 1))
+            old = await b.find({"id": {"$eq": "r1"}})
+            assert sorted(d["content"] for d in old) == ["shipping time", "ships tomorrow"]
+            for _ in old:
+                assert (await b.delete_one({"id": {"$eq": "r1"}})).deleted_count == 1
+            await b.insert_one(term("r1", "ships within two days", "a", 1))
+            await a.insert_one(term("r1", "ships within two days", "a", 1))  # stored already
+            async with open_database() as documents:
+                fresh = await open_stored(documents, GridEmbedder(), logger)
+                assert [d["content"] for d in await fresh.find({})] == ["ships within two days"]
+            await feed_b.tick()
+            await feed_a.tick()
+            found = await a.find_similar_documents({}, "shipping", 10)
+            assert [r.document["content"] for r in found] == ["ships within two days"]
 
 
 def test_grid_embedder_makes_ties() -> None:
