@@ -90,13 +90,14 @@ _PREFIX = "BENCH_VECTORS_"
 _INSERT_BATCH = 250
 """Rows per bulk INSERT of the in-process part (each row about 1.5 KB of JSON)."""
 _CATEGORIES = tuple(f"category-{i}" for i in range(20))
-_WORDS = (
+_VOCABULARY = (
     "refund order parcel delivery shipping invoice account password login plan upgrade "
     "downgrade subscription billing card payment store hours return exchange warranty repair "
     "battery screen charger cable size colour discount coupon voucher gift loyalty points "
     "address phone email support agent manager complaint feedback cancel pause resume travel "
     "flight hotel booking seat baggage lounge visa insurance claim policy premium renewal"
-).split()
+)
+_WORDS = tuple(_VOCABULARY.split())
 _RAM_DIR = Path("/dev/shm")
 
 
@@ -218,9 +219,7 @@ class VectorResults:
                     "restart_document_texts": m.restart_embeddings.document_texts
                     if m.restart_embeddings
                     else None,
-                    "restart_statements": m.restart_counts.statements
-                    if m.restart_counts
-                    else None,
+                    "restart_statements": m.restart_counts.statements if m.restart_counts else None,
                     "restart_vector_statements": m.vector_statements(),
                     "restart_rows": m.restart_counts.rows if m.restart_counts else None,
                     "restart_peak_rss_bytes": m.restart_peak_rss_bytes,
@@ -277,46 +276,48 @@ def _term_words(index: int) -> str:
     return " ".join(rng.sample(_WORDS, 6))
 
 
+def _signals(i: int) -> list[str]:
+    """Two signals for every third canned response, none for the others."""
+    if i % 3:
+        return []
+    return [f"signal {s} of {i}: {_term_words(40_000 + 10 * i + s)}" for s in range(2)]
+
+
+def seeding_jobs(
+    client: AsyncParlantClient, p: Parameters
+) -> list[Callable[[], Awaitable[object]]]:
+    """Glossary terms, journeys and canned responses (every third with signals), one call each."""
+
+    def term(i: int) -> Callable[[], Awaitable[object]]:
+        return lambda: client.glossary.create_term(
+            name=f"term {i:05d}",
+            description=f"Term {i}: {_term_words(i)}.",
+            synonyms=[f"synonym {i:05d}"] if i % 2 else [],
+        )
+
+    def journey(i: int) -> Callable[[], Awaitable[object]]:
+        return lambda: client.journeys.create(
+            title=f"Journey {i:04d}",
+            description=f"Help the customer with {_term_words(10_000 + i)}.",
+            conditions=[f"The customer asks about {_term_words(20_000 + i)}"],
+        )
+
+    def canned(i: int) -> Callable[[], Awaitable[object]]:
+        value = f"Response {i:04d}: {_term_words(30_000 + i)}."
+        if signals := _signals(i):
+            return lambda: client.canned_responses.create(value=value, fields=[], signals=signals)
+        return lambda: client.canned_responses.create(value=value, fields=[])
+
+    return [
+        *(term(i) for i in range(p.vector_glossary_terms)),
+        *(journey(i) for i in range(p.vector_journeys)),
+        *(canned(i) for i in range(p.vector_canned_responses)),
+    ]
+
+
 async def seed_server(client: AsyncParlantClient, p: Parameters) -> None:
-    """Glossary terms, journeys and canned responses (every third with signals) over HTTP."""
-    jobs: list[Callable[[], Awaitable[object]]] = []
-    for i in range(p.vector_glossary_terms):
-        jobs.append(
-            lambda i=i: client.glossary.create_term(
-                name=f"term {i:05d}",
-                description=f"Term {i}: {_term_words(i)}.",
-                synonyms=[f"synonym {i:05d}"] if i % 2 else [],
-            )
-        )
-    for i in range(p.vector_journeys):
-        jobs.append(
-            lambda i=i: client.journeys.create(
-                title=f"Journey {i:04d}",
-                description=f"Help the customer with {_term_words(10_000 + i)}.",
-                conditions=[f"The customer asks about {_term_words(20_000 + i)}"],
-            )
-        )
-    for i in range(p.vector_canned_responses):
-        signals = (
-            [f"signal {s} of {i}: {_term_words(40_000 + 10 * i + s)}" for s in range(2)]
-            if i % 3 == 0
-            else None
-        )
-        if signals is None:
-            jobs.append(
-                lambda i=i: client.canned_responses.create(
-                    value=f"Response {i:04d}: {_term_words(30_000 + i)}.", fields=[]
-                )
-            )
-        else:
-            jobs.append(
-                lambda i=i, signals=signals: client.canned_responses.create(
-                    value=f"Response {i:04d}: {_term_words(30_000 + i)}.",
-                    fields=[],
-                    signals=signals,
-                )
-            )
-    await _gather_bounded(jobs, p.vector_seed_concurrency)
+    """`seeding_jobs`, ``vector_seed_concurrency`` requests in flight."""
+    await _gather_bounded(seeding_jobs(client, p), p.vector_seed_concurrency)
 
 
 async def list_data(client: AsyncParlantClient) -> DataCounts:
@@ -439,8 +440,8 @@ class BenchDocument(BaseDocument):
     rank: int
 
 
-async def _identity(document: BaseDocument) -> BaseDocument | None:
-    return document
+async def _identity(document: BaseDocument) -> BenchDocument | None:
+    return cast(BenchDocument, document)
 
 
 def _content(index: int) -> str:
@@ -520,9 +521,7 @@ def write_rows(seeder: Seeder, table: str, rows: Sequence[Mapping[str, Any]]) ->
     statements = 0
     for start in range(0, len(rows), _INSERT_BATCH):
         batch = rows[start : start + _INSERT_BATCH]
-        values = ", ".join(
-            f"(%(i{n})s, %(v{n})s, %(c{n})s, %(d{n})s)" for n in range(len(batch))
-        )
+        values = ", ".join(f"(%(i{n})s, %(v{n})s, %(c{n})s, %(d{n})s)" for n in range(len(batch)))
         params: dict[str, Any] = {}
         for n, row in enumerate(batch):
             params[f"i{n}"] = row["id"]
@@ -578,7 +577,10 @@ async def _search(
 
 
 async def measure_searches(
-    p: Parameters, connection: Mapping[str, Any], results: VectorResults, step: Callable[[str], None]
+    p: Parameters,
+    connection: Mapping[str, Any],
+    results: VectorResults,
+    step: Callable[[str], None],
 ) -> None:
     """Stored collection on the emulator, then Parlant's transient database, searched alike."""
     documents = p.vector_documents
