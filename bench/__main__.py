@@ -84,6 +84,7 @@ _OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--vector-terms", "vector_glossary_terms", int, "glossary terms seeded (vectors)"),
     ("--vector-journeys", "vector_journeys", int, "journeys seeded (vectors)"),
     ("--vector-canned", "vector_canned_responses", int, "canned responses seeded (vectors)"),
+    ("--vector-restarts", "vector_restarts", int, "restarts measured per vector mode"),
     ("--vector-docs", "vector_documents", int, "documents of the searched collection"),
     ("--vector-searches", "vector_searches", int, "searches timed per collection"),
 )

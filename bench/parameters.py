@@ -79,6 +79,8 @@ class Parameters:
     vector_journeys: int = 200
     vector_canned_responses: int = 500
     """Seeded through HTTP; every third canned response with two signals."""
+    vector_restarts: int = 2
+    """Restarts of each seeded server measured (nothing changed between them)."""
     vector_seed_concurrency: int = 8
     """Requests in flight while seeding."""
     vector_documents: int = 10_000
@@ -123,5 +125,6 @@ QUICK = replace(
     vector_canned_responses=10,
     vector_documents=300,
     vector_searches=50,
+    vector_restarts=1,
 )
 """Tiny sizes: the machinery end to end in well under a minute (the smoke test)."""

@@ -2727,7 +2727,8 @@ def _mode_table(results: VectorResults) -> list[str]:
                 f"`vector: {m.mode}`",
                 f"{m.seed_seconds:.1f} s",
                 "-" if seed is None else f"{seed.document_texts:,}",
-                f"{m.restart_seconds:.2f} s",
+                f"{m.restart_seconds:.2f} s ({m.restart_range()[0]:.2f}-{m.restart_range()[1]:.2f})",
+                _fmt(m.emulator_seconds(), "{:.2f} s"),
                 _texts(m),
                 "-" if counts is None else f"{counts.statements:,}",
                 f"{m.vector_statements():,}",
@@ -2744,8 +2745,9 @@ def _mode_table(results: VectorResults) -> list[str]:
             "mode",
             "seeding (HTTP)",
             "texts embedded seeding",
-            "restart to ready",
-            "document embeddings at restart",
+            "restart to ready: mean (min-max)",
+            "emulator busy",
+            "document embeddings at a restart (most)",
             "statements at restart",
             "of the vector stores",
             "rows fetched at restart",
@@ -2797,10 +2799,12 @@ def vectors_findings(results: VectorResults) -> list[str]:
             f"**Restart**: `vector: snowflake` reads each vector store's rows with their "
             f"embeddings and embeds nothing ({_texts(stored)}); `vector: transient` reads "
             f"the same rows without embeddings and embeds every stored text again "
-            f"({_texts(rebuilt)}), in batches. With the offline embedder (hashed n-grams, no "
-            "network) embedding costs little, so the two starts take about the same time "
-            f"({stored.restart_seconds:.2f} s and {rebuilt.restart_seconds:.2f} s); with a "
-            "hosted embedder every one of those calls is a network round trip, billed."
+            f"({_texts(rebuilt)}), in batches. Restart to ready: "
+            f"{stored.restart_seconds:.2f} s against {rebuilt.restart_seconds:.2f} s for "
+            f"today's rebuild (emulator busy {_fmt(stored.emulator_seconds())} s and "
+            f"{_fmt(rebuilt.emulator_seconds())} s). The offline embedder (hashed n-grams, in "
+            "process) makes the rebuild cheap here; with a hosted embedder each of those "
+            "calls is a network round trip, billed, before the server is ready."
         )
     servers = [status for m in results.modes for status in m.exit_statuses]
     errors = [line for m in results.modes for line in m.error_lines]
@@ -2815,10 +2819,11 @@ def vectors_findings(results: VectorResults) -> list[str]:
         notes.append(
             "**Searches** return every matching document ranked (as Parlant's transient "
             "database does: `k` does not cut there, the stores cut after merging the results "
-            "of a message's query chunks), so an unfiltered search builds "
-            f"{search.documents:,} results: that is most of p99. Filters (a category, a rank "
-            "range, a set of categories, or none, at random) are evaluated in Python on "
-            "every held document before the scoring."
+            "of a message's query chunks): an unfiltered search builds "
+            f"{search.documents:,} results, a category one about a twentieth of them (see "
+            "the table by filter). Filters (a category, a rank range, three categories, or "
+            "none, at random) are evaluated in Python on every held document before the "
+            "scoring."
         )
     notes.append(
         f"**Embedding** the in-process part's {results.parameters.vector_documents:,} "
@@ -2869,7 +2874,12 @@ def vectors_section(results: VectorResults, command: str) -> list[str]:
         "### Targets (issue 14)", _table(["target", "measured", "verdict"], target_rows)
     )
     if results.modes:
-        lines += _blocks("### Restart with nothing changed", _mode_table(results))
+        lines += _blocks(
+            "### Restart with nothing changed",
+            f"{p.vector_restarts} restart(s) per mode. Statements, rows and embeddings: the "
+            "restart that had the most; peak memory: the highest.",
+            _mode_table(results),
+        )
     if results.searches:
         lines += _blocks("### Searches", _search_table(results))
     lines += _blocks("### Why (vector stores)", [f"- {note}" for note in vectors_findings(results)])

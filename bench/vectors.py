@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -99,6 +100,8 @@ _VOCABULARY = (
 )
 _WORDS = tuple(_VOCABULARY.split())
 _RAM_DIR = Path("/dev/shm")
+FILTER_KINDS = ("none", "category", "rank range", "3 categories")
+"""The filters of the searches, drawn at random (`random_search`)."""
 
 
 def _log(message: str) -> None:
@@ -117,30 +120,82 @@ class DataCounts:
     canned_responses: int
 
 
+@dataclass(frozen=True)
+class RestartRun:
+    """One restart of a seeded server."""
+
+    seconds: float
+    """From launching the process until ``GET /agents`` answers 200."""
+    embeddings: EmbedCount
+    """Its embedder's calls, up to the end of its quiet period."""
+    counts: Counts
+    """Statements and rows at the emulator's door, from launching it until quiet."""
+    peak_rss_bytes: int | None
+    listed: DataCounts | None
+    """What the client lists once it is quiet."""
+
+
 @dataclass
 class ModeFigure:
-    """One ``vector:`` mode: seeding a server, then restarting it."""
+    """One ``vector:`` mode: seeding a server, then restarting it ``vector_restarts`` times."""
 
     mode: str
     seed_seconds: float = 0.0
     """Creating everything through HTTP (the server already started)."""
     seed_embeddings: EmbedCount | None = None
     first_start_seconds: float = 0.0
-    restart_seconds: float = 0.0
-    """From launching the restarted process until ``GET /agents`` answers 200."""
-    restart_embeddings: EmbedCount | None = None
-    """Embedder calls of the restarted server, up to the end of its quiet period."""
-    restart_counts: Counts | None = None
-    restart_peak_rss_bytes: int | None = None
-    listed: DataCounts | None = None
+    restarts: list[RestartRun] = field(default_factory=list)
     exit_statuses: list[int] = field(default_factory=list)
     error_lines: list[str] = field(default_factory=list)
 
+    @property
+    def restart_seconds(self) -> float:
+        """Mean time to ready of the restarts."""
+        return statistics.fmean(r.seconds for r in self.restarts) if self.restarts else 0.0
+
+    def restart_range(self) -> tuple[float, float]:
+        seconds = [r.seconds for r in self.restarts] or [0.0]
+        return min(seconds), max(seconds)
+
+    @property
+    def restart_embeddings(self) -> EmbedCount | None:
+        """The most any restart embedded (documents)."""
+        return max(
+            (r.embeddings for r in self.restarts),
+            key=lambda e: (e.document_texts, e.document_calls),
+            default=None,
+        )
+
+    @property
+    def restart_counts(self) -> Counts | None:
+        """The counts of the restart that sent the most statements."""
+        return max((r.counts for r in self.restarts), key=lambda c: c.statements, default=None)
+
+    @property
+    def restart_peak_rss_bytes(self) -> int | None:
+        peaks = [r.peak_rss_bytes for r in self.restarts if r.peak_rss_bytes is not None]
+        return max(peaks) if peaks else None
+
+    @property
+    def listed(self) -> DataCounts | None:
+        """What the last restart listed; the first that listed something else, if any."""
+        if not self.restarts:
+            return None
+        listings = [r.listed for r in self.restarts]
+        return next((x for x in listings if x != listings[-1]), listings[-1])
+
+    def emulator_seconds(self) -> float | None:
+        """Mean time the emulator was busy during a restart."""
+        if not self.restarts:
+            return None
+        return statistics.fmean(r.counts.wire.emulator_seconds for r in self.restarts)
+
     def vector_statements(self) -> int:
         """Statements of the vector stores' tables at the restart."""
-        if self.restart_counts is None:
+        counts = self.restart_counts
+        if counts is None:
             return 0
-        return sum(self.restart_counts.wire.by_store.get(s, 0) for s in VECTOR_STORES)
+        return sum(counts.wire.by_store.get(s, 0) for s in VECTOR_STORES)
 
 
 @dataclass(frozen=True)
@@ -161,12 +216,23 @@ class SearchFigure:
     load_statements: int | None = None
     nonempty: int = 0
     """Searches that returned at least one document."""
+    kinds: tuple[str, ...] = ()
+    """The filter of each search (`FILTER_KINDS`), in the order of ``latencies_ms``."""
 
     def p(self, fraction: float) -> float | None:
         return percentile(self.latencies_ms, fraction)
 
     def max_statements(self) -> int:
         return max(self.statements_per_search, default=0)
+
+    def by_kind(self) -> dict[str, tuple[int, float | None, float | None]]:
+        """Per filter kind: searches, p50 and p99 in ms."""
+        out: dict[str, tuple[int, float | None, float | None]] = {}
+        for kind in FILTER_KINDS:
+            values = [v for v, k in zip(self.latencies_ms, self.kinds, strict=True) if k == kind]
+            if values:
+                out[kind] = (len(values), percentile(values, 0.5), percentile(values, 0.99))
+        return out
 
 
 @dataclass
@@ -337,6 +403,8 @@ class _ModeServers:
     work: Path
     config_path: Path
     starts: int = 0
+    exit_statuses: list[int] = field(default_factory=list)
+    error_lines: list[str] = field(default_factory=list)
 
     def launch(self, embed_log: Path) -> ServerProcess:
         self.starts += 1
@@ -361,6 +429,24 @@ class _ModeServers:
             self.work / f"server-{self.mode}-{self.starts}.log",
             env,
         )
+
+
+async def _restart(servers: _ModeServers, embed_log: Path, p: Parameters) -> RestartRun:
+    before = servers.door.snapshot()
+    launched = time.perf_counter()
+    server = servers.launch(embed_log)
+    try:
+        await server.wait_ready()
+        seconds = time.perf_counter() - launched
+        await servers.door.statements.wait_quiet(p.quiet_seconds)
+        counts = servers.door.snapshot() - before
+        embeddings = read_embed_log(embed_log)
+        peak = status_bytes(server.process.pid, "VmHWM")
+        listed = await list_data(AsyncParlantClient(base_url=server.base_url, timeout=300))
+    finally:
+        servers.exit_statuses.append(await server.stop())
+        servers.error_lines += server.error_lines()
+    return RestartRun(seconds, embeddings, counts, peak, listed)
 
 
 async def measure_mode(
@@ -404,27 +490,16 @@ async def measure_mode(
         finally:
             figure.exit_statuses.append(await server.stop())
             figure.error_lines += server.error_lines()
-        restart_log = work / f"embed-{mode}-restart.log"
-        before_counts = door.snapshot()
-        launched = time.perf_counter()
-        server = servers.launch(restart_log)
-        try:
-            await server.wait_ready()
-            figure.restart_seconds = time.perf_counter() - launched
-            await door.statements.wait_quiet(p.quiet_seconds)
-            figure.restart_counts = door.snapshot() - before_counts
-            figure.restart_embeddings = read_embed_log(restart_log)
-            figure.restart_peak_rss_bytes = status_bytes(server.process.pid, "VmHWM")
-            figure.listed = await list_data(AsyncParlantClient(base_url=server.base_url))
-        finally:
-            figure.exit_statuses.append(await server.stop())
-            figure.error_lines += server.error_lines()
-        e = figure.restart_embeddings
-        step(
-            f"vectors ({mode}): restart {figure.restart_seconds:.2f} s, "
-            f"{e.document_calls} embedding calls ({e.document_texts} texts), "
-            f"{figure.restart_counts.statements} statements, listed {figure.listed}"
-        )
+        for run in range(p.vector_restarts):
+            figure.restarts.append(await _restart(servers, work / f"embed-{mode}-{run}.log", p))
+            r = figure.restarts[-1]
+            step(
+                f"vectors ({mode}): restart {r.seconds:.2f} s, {r.embeddings.document_calls} "
+                f"embedding calls ({r.embeddings.document_texts} texts), "
+                f"{r.counts.statements} statements, listed {r.listed}"
+            )
+        figure.exit_statuses += servers.exit_statuses
+        figure.error_lines += servers.error_lines
     finally:
         emulator.stop()
     return figure
@@ -460,10 +535,11 @@ def make_document(index: int) -> BenchDocument:
     )
 
 
-def random_search(rng: random.Random) -> tuple[Where, str]:
-    """A query of a few words and one of: no filter, a category, a rank range, a set."""
+def random_search(rng: random.Random) -> tuple[str, Where, str]:
+    """A query of a few words and one of: no filter, a category, a rank range, a set;
+    (the filter's kind, the filter, the query)."""
     query = " ".join(rng.sample(_WORDS, rng.randint(2, 5)))
-    choice = rng.randrange(4)
+    choice = rng.randrange(len(FILTER_KINDS))
     filters: Where
     if choice == 0:
         filters = {}
@@ -474,7 +550,7 @@ def random_search(rng: random.Random) -> tuple[Where, str]:
         filters = {"$and": [{"rank": {"$gte": low}}, {"rank": {"$lt": low + 10}}]}
     else:
         filters = {"category": {"$in": rng.sample(_CATEGORIES, 3)}}
-    return filters, query
+    return FILTER_KINDS[choice], filters, query
 
 
 def _vector_database(db: SnowflakeDocumentDatabase) -> StoredVectorDatabase:
@@ -552,9 +628,11 @@ async def _search(
     rng = random.Random(14)
     latencies: list[float] = []
     sent: list[int] = []
+    kinds: list[str] = []
     nonempty = 0
     for _ in range(p.vector_searches):
-        filters, query = random_search(rng)
+        kind, filters, query = random_search(rng)
+        kinds.append(kind)
         before = statements() if statements else 0
         started = time.perf_counter()
         found = await collection.find_similar_documents(filters, query, k=p.vector_k)
@@ -573,6 +651,7 @@ async def _search(
         load_seconds=load_seconds,
         load_statements=load_statements,
         nonempty=nonempty,
+        kinds=tuple(kinds),
     )
 
 
