@@ -2882,6 +2882,16 @@ def vectors_section(results: VectorResults, command: str) -> list[str]:
         )
     if results.searches:
         lines += _blocks("### Searches", _search_table(results))
+    kinds = [
+        [s.name, kind, str(n), _fmt(p50), _fmt(p99)]
+        for s in results.searches
+        for kind, (n, p50, p99) in s.by_kind().items()
+    ]
+    if kinds:
+        lines += _blocks(
+            "By filter (a search returns every document its filter matches, ranked):",
+            _table(["collection", "filter", "searches", "p50 ms", "p99 ms"], kinds),
+        )
     lines += _blocks("### Why (vector stores)", [f"- {note}" for note in vectors_findings(results)])
     return lines
 
