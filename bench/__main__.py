@@ -6,7 +6,8 @@ official client; bench/server_turns.py) and prints its report; ``--no-server-tur
 it out of a full run. ``--replicas-only`` runs only the replicas workload (several servers with
 ``server.replicas: many``; bench/replicas.py); ``--no-replicas`` leaves it out.
 ``--only startup,migration`` runs only the workloads named (see ``ONLY``); ``--no-growth`` leaves
-the startup, large-migration and prune workloads (bench/growth.py) out of a full run.
+the startup, large-migration and prune workloads (bench/growth.py) out of a full run;
+``--no-vectors`` the vector stores' workload (bench/vectors.py).
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ _OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ),
     ("--prune-sessions", "prune_sessions", int, "expired sessions one pruning pass deletes"),
     ("--prune-events", "prune_events_per_session", int, "events of each pruned session"),
+    ("--vector-terms", "vector_glossary_terms", int, "glossary terms seeded (vectors)"),
+    ("--vector-journeys", "vector_journeys", int, "journeys seeded (vectors)"),
+    ("--vector-canned", "vector_canned_responses", int, "canned responses seeded (vectors)"),
+    ("--vector-restarts", "vector_restarts", int, "restarts measured per vector mode"),
+    ("--vector-docs", "vector_documents", int, "documents of the searched collection"),
+    ("--vector-searches", "vector_searches", int, "searches timed per collection"),
 )
 
 ONLY: dict[str, str] = {
@@ -88,6 +95,7 @@ ONLY: dict[str, str] = {
     "prune": "one retention pass over expired sessions (bench/prune.py)",
     "server-turns": "whole turns through real servers (bench/server_turns.py)",
     "replicas": "several servers with server.replicas: many (bench/replicas.py)",
+    "vectors": "vector stores: restarts that embed nothing, searches (bench/vectors.py)",
 }
 """What ``--only`` may name, and what each runs."""
 
@@ -187,6 +195,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="leave the startup, large-migration and prune workloads out of the run",
     )
+    parser.add_argument(
+        "--no-vectors",
+        dest="with_vectors",
+        action="store_false",
+        help="leave the vector stores' workload out of the run",
+    )
     return parser
 
 
@@ -260,6 +274,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     from bench.report import render
     from bench.run import ADAPTER_WORKLOADS, RunResults, run
     from bench.server_turns import ServerTurnsResults, run_server_turns
+    from bench.vectors import VECTORS, VectorResults, run_vectors
 
     if args.only_replicas and not args.with_replicas:
         print("python -m bench: --replicas-only and --no-replicas contradict", file=sys.stderr)
@@ -284,10 +299,18 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     parts = PARTS if only is None else tuple(part for part in PARTS if part in only)
     if parts and (only is not None or args.with_growth):
         growth = asyncio.run(run_growth(parameters, parts=parts))
+    vectors: VectorResults | None = None
+    if (only is None and args.with_vectors) or (only and VECTORS in only):
+        vectors = asyncio.run(run_vectors(parameters))
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     command = "make bench" if not shown else f"python -m bench {shown}"
     text = render(
-        results, command=command, server_turns=server_turns, replicas=replicas, growth=growth
+        results,
+        command=command,
+        server_turns=server_turns,
+        replicas=replicas,
+        growth=growth,
+        vectors=vectors,
     )
     # A partial report is not the whole docs/benchmarks.md: never written there unless
     # --output says so.

@@ -74,6 +74,20 @@ class Parameters:
     prune_kept_sessions: int = 1_000
     """Sessions active yesterday, seeded beside them: the pass must not touch them."""
 
+    # --- Vector stores (bench/vectors.py): restarts and searches (issue 14) --------------
+    vector_glossary_terms: int = 1_000
+    vector_journeys: int = 200
+    vector_canned_responses: int = 500
+    """Seeded through HTTP; every third canned response with two signals."""
+    vector_restarts: int = 2
+    """Restarts of each seeded server measured (nothing changed between them)."""
+    vector_seed_concurrency: int = 8
+    """Requests in flight while seeding."""
+    vector_documents: int = 10_000
+    """Documents of the one collection searched in process."""
+    vector_searches: int = 300
+    vector_k: int = 10
+
     def turns_at(self, latency_ms: float) -> int:
         """Turns per session at ``latency_ms``."""
         return self.high_latency_turns if latency_ms >= self.high_latency_ms else self.turns
@@ -106,5 +120,11 @@ QUICK = replace(
     prune_sessions=300,
     prune_events_per_session=3,
     prune_kept_sessions=20,
+    vector_glossary_terms=20,
+    vector_journeys=5,
+    vector_canned_responses=10,
+    vector_documents=300,
+    vector_searches=50,
+    vector_restarts=1,
 )
 """Tiny sizes: the machinery end to end in well under a minute (the smoke test)."""
