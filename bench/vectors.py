@@ -73,9 +73,10 @@ from parlant_router.nlp.embedding import OfflineEmbedder
 from parlant_router.snowflake import SnowflakeDocumentDatabase
 from parlant_router.snowflake.emulator import SnowflakeEmulator
 from parlant_router.snowflake.identifiers import table_name
-from parlant_router.vectors import StoredVectorDatabase
 from parlant_router.vectors.collection import StoredVectorCollection
-from parlant_router.vectors.rows import ROWS_PREFIX, EmbeddingKey, VectorRow, content_hash
+from parlant_router.vectors.database import StoredVectorDatabase
+from parlant_router.vectors.naming import VECTOR_ROWS_PREFIX as ROWS_PREFIX
+from parlant_router.vectors.rows import EmbeddingKey, VectorRow, content_hash
 
 VECTORS = "vectors"
 """This module's workload, as ``python -m bench --only`` names it."""
@@ -602,7 +603,7 @@ def write_rows(seeder: Seeder, table: str, rows: Sequence[Mapping[str, Any]]) ->
         for n, row in enumerate(batch):
             params[f"i{n}"] = row["id"]
             params[f"v{n}"] = row["version"]
-            params[f"c{n}"] = row["creation_utc"]
+            params[f"c{n}"] = row.get("creation_utc")
             params[f"d{n}"] = json.dumps(row, separators=(",", ":"))
         seeder.execute(
             f'INSERT INTO "{table}" (ID, VERSION, CREATION_UTC, DATA) '
