@@ -38,8 +38,9 @@ from typing import Any, TypedDict, cast
 
 import numpy as np
 import numpy.typing as npt
+from parlant.core.common import Version
 from parlant.core.nlp.embedding import Embedder
-from parlant.core.persistence.common import Where
+from parlant.core.persistence.common import ObjectId, Where
 from parlant.core.persistence.vector_database import BaseDocument
 
 Vector = npt.NDArray[np.float32]
@@ -50,8 +51,8 @@ class StoredRow(TypedDict, total=False):
     """The keys every stored row has (Parlant's JSON collections insist on each declared
     key); the vector document's other fields, and the embedding's, come beside them."""
 
-    id: str
-    version: str
+    id: ObjectId
+    version: Version.String
     vector_document_id: str
     vector_seq: int
 
