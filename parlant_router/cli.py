@@ -28,6 +28,8 @@ from rich.table import Table
 from parlant_router.config.durations import format_duration
 from parlant_router.config.loading import LoadedConfig, load_config
 from parlant_router.errors import ConfigError, ParlantRouterError
+from parlant_router.transfer.copier import Mode
+from parlant_router.transfer.errors import TransferError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +61,7 @@ def _reports_errors(command: F) -> F:
             if found is None:
                 raise  # a bug: the traceback is what a maintainer needs
             click.echo(str(found), err=True)
-            sys.exit(2 if isinstance(found, ConfigError) else 1)
+            sys.exit(2 if isinstance(found, (ConfigError, TransferError)) else 1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -271,6 +273,238 @@ def prune(
         return
     for result in results:
         click.echo(result.describe())
+
+
+def _transfer_options(command: F) -> F:
+    """--stores and --dry-run, shared by copy, export and import."""
+    command = click.option(
+        "--dry-run", is_flag=True, help="Print what would move, per store; write nothing."
+    )(command)
+    command = click.option(
+        "--stores",
+        "store_names",
+        default=None,
+        metavar="A,B",
+        help="Only these stores (comma-separated; default: every store on both sides).",
+    )(command)
+    return command
+
+
+def _merge_options(command: F) -> F:
+    """--merge and --replace: what to do with a destination store that holds data."""
+    command = click.option(
+        "--replace", is_flag=True, help="Empty a destination store that holds data first."
+    )(command)
+    command = click.option(
+        "--merge",
+        is_flag=True,
+        help="Merge into a destination store that holds data (same id: the newer wins).",
+    )(command)
+    return command
+
+
+def _mode(merge: bool, replace: bool) -> Mode:
+    if merge and replace:
+        raise ConfigError("choose one of --merge and --replace", file="options")
+    return "merge" if merge else "replace" if replace else "refuse"
+
+
+def _store_list(names: str | None) -> list[str] | None:
+    return None if names is None else [n.strip() for n in names.split(",") if n.strip()]
+
+
+def _transfer(
+    verb: str, done: str, dry_run: bool, run: Callable[[Callable[[str, int, int], None]], Any]
+) -> None:
+    """Run a copy, export or import with progress bars, then print its summary table; exit 1
+    when a store's verification found a difference."""
+    from parlant_router.migrate import ProgressDisplay
+
+    with ProgressDisplay(Console(stderr=True), dry_run=dry_run, verb=verb) as progress:
+        outcomes = asyncio.run(run(progress))
+    console = _console()
+    table = Table()
+    for column in ("store", "collection", "documents", "bytes", "seconds", "verified"):
+        right = column in ("documents", "bytes", "seconds")
+        table.add_column(column, justify="right" if right else "left")
+    for outcome in outcomes:
+        for c in outcome.collections:
+            if dry_run:
+                held = f" (destination holds {c.resumed_after:,})" if c.resumed_after else ""
+                table.add_row(
+                    outcome.store,
+                    c.collection,
+                    f"{c.source.documents:,}",
+                    "",
+                    "",
+                    outcome.action + held,
+                )
+                continue
+            verified = {None: "-", True: "yes", False: "NO: differs"}[c.verified]
+            if c.merged is not None:
+                verified += (
+                    f" (merged: {c.merged.inserted:,} new, {c.merged.replaced:,} replaced, "
+                    f"{c.merged.kept:,} kept)"
+                )
+            elif c.resumed_after:
+                verified += f" (resumed after {c.resumed_after:,})"
+            table.add_row(
+                outcome.store,
+                c.collection,
+                f"{c.source.documents:,}",
+                f"{c.source.bytes:,}",
+                f"{c.seconds:.1f}",
+                verified,
+            )
+    console.print(table)
+    if not outcomes:
+        console.print("nothing to move: no store is on both sides", highlight=False)
+        return
+    if dry_run:
+        console.print("dry run: nothing was written", highlight=False)
+        return
+    failed = [o.store for o in outcomes if not o.verified]
+    console.print(
+        f"{len(outcomes)} store(s) {done}, {len(outcomes) - len(failed)} verified",
+        highlight=False,
+    )
+    if failed:
+        click.echo(
+            f"verification failed for {', '.join(failed)}: the destination differs from the "
+            "source (see the table)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@cli.command("copy")
+@_config_options
+@click.option("--to-env", default=None, help="Destination: this environment of the config.")
+@click.option(
+    "--to-config",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Destination: this config file (with --to-env, that environment of it).",
+)
+@click.option(
+    "--from-parlant-home",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Source: a plain parlant-server home (its JSON files) instead of the config's routing.",
+)
+@_transfer_options
+@_merge_options
+@_reports_errors
+def copy_command(
+    config_path: str | None,
+    env: str | None,
+    overrides: tuple[str, ...],
+    to_env: str | None,
+    to_config: str | None,
+    from_parlant_home: Path | None,
+    store_names: str | None,
+    dry_run: bool,
+    merge: bool,
+    replace: bool,
+) -> None:
+    """Copy the routed stores' data to another environment or config, and verify it.
+
+    Exit status: 0 when every store was copied and verified; 1 when a verification found a
+    difference; 2 for a refused destination, an unreadable source, an unwritable
+    destination or a mistake in the options (one line).
+    """
+    if to_env is None and to_config is None:
+        raise ConfigError("name the destination: --to-env ENV or --to-config FILE", file="options")
+    mode = _mode(merge, replace)
+    destination = load_config(to_config or config_path, env=to_env)
+    source: LoadedConfig | Path = (
+        from_parlant_home if from_parlant_home is not None else _load(config_path, env, overrides)
+    )
+    from parlant_router.transfer.commands import copy_between_configs
+
+    _transfer(
+        "Copying",
+        "copied",
+        dry_run,
+        lambda progress: copy_between_configs(
+            source,
+            destination,
+            only=_store_list(store_names),
+            mode=mode,
+            dry_run=dry_run,
+            progress=progress,
+        ),
+    )
+
+
+@cli.command("export")
+@_config_options
+@click.argument("directory", type=click.Path(path_type=Path))
+@_transfer_options
+@click.option("--replace", is_flag=True, help="Write stores the export holds already again.")
+@_reports_errors
+def export_command(
+    config_path: str | None,
+    env: str | None,
+    overrides: tuple[str, ...],
+    directory: Path,
+    store_names: str | None,
+    dry_run: bool,
+    replace: bool,
+) -> None:
+    """Export the routed stores to DIRECTORY (JSON Lines, gzip, and a manifest: docs/copy.md)."""
+    loaded = _load(config_path, env, overrides)
+    from parlant_router.transfer.commands import export_stores
+
+    _transfer(
+        "Exporting",
+        "exported",
+        dry_run,
+        lambda progress: export_stores(
+            loaded,
+            directory,
+            only=_store_list(store_names),
+            replace=replace,
+            dry_run=dry_run,
+            progress=progress,
+        ),
+    )
+
+
+@cli.command("import")
+@_config_options
+@click.argument("directory", type=click.Path(path_type=Path))
+@_transfer_options
+@_merge_options
+@_reports_errors
+def import_command(
+    config_path: str | None,
+    env: str | None,
+    overrides: tuple[str, ...],
+    directory: Path,
+    store_names: str | None,
+    dry_run: bool,
+    merge: bool,
+    replace: bool,
+) -> None:
+    """Import an export DIRECTORY into the routed stores, and verify it."""
+    mode = _mode(merge, replace)
+    loaded = _load(config_path, env, overrides)
+    from parlant_router.transfer.commands import import_stores
+
+    _transfer(
+        "Importing",
+        "imported",
+        dry_run,
+        lambda progress: import_stores(
+            loaded,
+            directory,
+            only=_store_list(store_names),
+            mode=mode,
+            dry_run=dry_run,
+            progress=progress,
+        ),
+    )
 
 
 def _replicas_line(loaded: LoadedConfig) -> str:

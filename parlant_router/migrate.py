@@ -352,11 +352,12 @@ class _RateColumn(ProgressColumn):
 class ProgressDisplay:
     """Shows a migration's progress on `console` (stderr): on a terminal one rich bar per
     table (documents done of total, documents/s, time left); elsewhere one plain line per
-    page read. A context manager; call it as the `progress` of `migrate_stores`."""
+    page read. A context manager; call it as the `progress` of `migrate_stores` (`copy`,
+    `export` and `import` call it per store, with their own `verb`)."""
 
-    def __init__(self, console: Console, *, dry_run: bool) -> None:
+    def __init__(self, console: Console, *, dry_run: bool, verb: str | None = None) -> None:
         self._console = console
-        self._verb = "Reading" if dry_run else "Migrating"
+        self._verb = verb or ("Reading" if dry_run else "Migrating")
         self._bars: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 

@@ -53,9 +53,8 @@ class StoreSource(Protocol):
 
     async def count(self, collection: str) -> int: ...
 
-    def pages(self, collection: str, *, skip: int = 0) -> AsyncIterator[list[Document]]:
-        """The collection's documents after the first `skip`, in pages, always in the same
-        order."""
+    def pages(self, collection: str) -> AsyncIterator[list[Document]]:
+        """The collection's documents in pages, always in the same order."""
         ...
 
 

@@ -1,0 +1,237 @@
+"""`copy`, `export` and `import`: which stores move, from where to where.
+
+Each side is a set of store endpoints: the routed stores of a config (snowflake and json
+backends), a plain `parlant-server` home (`--from-parlant-home`: its JSON files), or an
+export directory. Stores move one at a time (`copier.copy_store`); the first refused or
+failing store stops the command with one line (exit 2), the stores before it are done and
+verified, and running the command again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from parlant_router.backends.base import Backend
+from parlant_router.config.loading import LoadedConfig
+from parlant_router.config.routes import ResolvedRoute, resolve_routes
+from parlant_router.errors import ConfigError, did_you_mean
+from parlant_router.stores.catalog import STORE_NAMES
+from parlant_router.transfer.copier import Mode, Progress, StoreOutcome, copy_store
+from parlant_router.transfer.endpoints import StoreDestination, StoreSource
+from parlant_router.transfer.errors import TransferError
+from parlant_router.transfer.export_directory import (
+    ExportedStore,
+    export_directory_problem,
+    read_manifest,
+)
+from parlant_router.transfer.json_file import JsonFileStore, parlant_home_files
+
+
+def selected_stores(available: Sequence[str], only: Collection[str] | None) -> list[str]:
+    """`available` in catalog order, limited to `only` (`--stores`) when given."""
+    if only is None:
+        return [s for s in STORE_NAMES if s in available]
+    if not only:
+        raise ConfigError("name at least one store (comma-separated)", file="--stores")
+    for name in sorted(only):
+        if name not in STORE_NAMES:
+            raise ConfigError(
+                f"unknown store '{name}'{did_you_mean(name, STORE_NAMES)}", file="--stores"
+            )
+        if name not in available:
+            raise ConfigError(
+                f"store '{name}' is not on both sides (available: {', '.join(available) or 'none'})",
+                file="--stores",
+            )
+    return [s for s in STORE_NAMES if s in only]
+
+
+@dataclass
+class RoutedStores:
+    """Opens the routed stores of one config as endpoints (their backends once each)."""
+
+    loaded: LoadedConfig
+    stack: AsyncExitStack
+
+    def __post_init__(self) -> None:
+        self.routes = {r.store: r for r in resolve_routes(self.loaded.config)}
+        self._backends: dict[str, Backend] = {}
+
+    async def endpoint(self, store: str) -> StoreDestination:
+        route = self.routes[store]
+        kind = route.backend.type
+        if route.vector in ("chroma", "qdrant"):
+            raise TransferError(
+                f"stores.{store}: its vectors are kept by {route.vector} in "
+                f"{route.vector_directory}, which copy does not read or write; route it with "
+                "vector: snowflake or transient on both sides"
+            )
+        if kind == "json":
+            assert route.json_file is not None
+            return JsonFileStore(store, route.json_file)
+        if kind == "snowflake":
+            from parlant_router.transfer.snowflake_endpoint import SnowflakeStore
+
+            backend = await self._backend(route)
+            database = await backend.database(route)
+            store_endpoint: StoreDestination = SnowflakeStore(
+                store, database, f"{route.location} ({backend.describe()})"
+            )
+            return store_endpoint
+        if kind == "transient":
+            raise TransferError(
+                f"stores.{store}: backend '{route.backend_name}' is transient (memory): it "
+                "holds nothing to copy, and nothing copied to it would last"
+            )
+        raise TransferError(
+            f"stores.{store}: backend '{route.backend_name}' is {kind}; copy, export and "
+            "import move snowflake and json stores"
+        )
+
+    async def _backend(self, route: ResolvedRoute) -> Backend:
+        if route.backend_name not in self._backends:
+            from parlant.core.loggers import LogLevel, StdoutLogger
+            from parlant.core.tracer import LocalTracer
+
+            from parlant_router.backends import BackendContext, open_backend
+
+            logger = StdoutLogger(LocalTracer(), LogLevel.ERROR, logger_id="parlant-router copy")
+            try:
+                self._backends[route.backend_name] = await open_backend(
+                    route.backend_name,
+                    route.backend,
+                    BackendContext(logger=logger, stack=self.stack),
+                )
+            except TransferError:
+                raise
+            except Exception as error:
+                from parlant_router.errors import describe_exception
+
+                raise TransferError(
+                    f"backends.{route.backend_name}: cannot open: {describe_exception(error)}"
+                ) from None
+        return self._backends[route.backend_name]
+
+
+async def _run(
+    stores: Sequence[str],
+    source_of: Callable[[str], Awaitable[StoreSource]],
+    destination_of: Callable[[str], Awaitable[StoreDestination]],
+    *,
+    mode: Mode,
+    dry_run: bool,
+    progress: Progress | None,
+) -> list[StoreOutcome]:
+    outcomes: list[StoreOutcome] = []
+    for store in stores:
+        source = await source_of(store)
+        destination = await destination_of(store)
+        if source.description == destination.description:
+            raise TransferError(
+                f"stores.{store}: the source and the destination are the same "
+                f"({source.description})"
+            )
+        outcomes.append(
+            await copy_store(source, destination, mode=mode, dry_run=dry_run, progress=progress)
+        )
+    return outcomes
+
+
+async def copy_between_configs(
+    source: LoadedConfig | Path,
+    destination: LoadedConfig,
+    *,
+    only: Collection[str] | None,
+    mode: Mode,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> list[StoreOutcome]:
+    """`parlant-router copy`: from the routed stores of `source` (or a plain Parlant home
+    directory) to those of `destination`."""
+    async with AsyncExitStack() as stack:
+        to = RoutedStores(destination, stack)
+        if isinstance(source, Path):
+            if not source.is_dir():
+                raise TransferError(f"{source}: no such directory (--from-parlant-home)")
+            files = parlant_home_files()
+            available = [s for s in to.routes if s in files and (source / files[s]).exists()]
+            if not available:
+                raise TransferError(
+                    f"{source}: no Parlant store file here ({', '.join(sorted(set(files.values())))})"
+                )
+
+            async def source_of(store: str) -> StoreSource:
+                return JsonFileStore(store, source / files[store])
+        else:
+            origin = RoutedStores(source, stack)
+            available = [s for s in origin.routes if s in to.routes]
+            source_of = origin.endpoint
+        return await _run(
+            selected_stores(available, only),
+            source_of,
+            to.endpoint,
+            mode=mode,
+            dry_run=dry_run,
+            progress=progress,
+        )
+
+
+async def export_stores(
+    loaded: LoadedConfig,
+    directory: Path,
+    *,
+    only: Collection[str] | None,
+    replace: bool,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> list[StoreOutcome]:
+    """`parlant-router export DIR`."""
+    problem = export_directory_problem(directory)
+    if problem is not None:
+        raise TransferError(problem)
+    from importlib.metadata import version
+
+    async with AsyncExitStack() as stack:
+        origin = RoutedStores(loaded, stack)
+
+        async def destination_of(store: str) -> StoreDestination:
+            return ExportedStore(store, directory, parlant_version=version("parlant"))
+
+        return await _run(
+            selected_stores(list(origin.routes), only),
+            origin.endpoint,
+            destination_of,
+            mode="replace" if replace else "refuse",
+            dry_run=dry_run,
+            progress=progress,
+        )
+
+
+async def import_stores(
+    loaded: LoadedConfig,
+    directory: Path,
+    *,
+    only: Collection[str] | None,
+    mode: Mode,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> list[StoreOutcome]:
+    """`parlant-router import DIR`."""
+    exported = list(read_manifest(directory)["stores"])
+    async with AsyncExitStack() as stack:
+        to = RoutedStores(loaded, stack)
+
+        async def source_of(store: str) -> StoreSource:
+            return ExportedStore(store, directory)
+
+        return await _run(
+            selected_stores([s for s in exported if s in to.routes], only),
+            source_of,
+            to.endpoint,
+            mode=mode,
+            dry_run=dry_run,
+            progress=progress,
+        )
