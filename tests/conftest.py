@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: The directories whose tests query the emulator.
 EMULATOR_DIRECTORIES = tuple(
-    Path(__file__).parent / name for name in ("cache", "snowflake", "stores", "vectors")
+    Path(__file__).parent / name for name in ("cache", "snowflake", "stores", "transfer", "vectors")
 )
 
 

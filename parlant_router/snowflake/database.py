@@ -189,6 +189,17 @@ class SnowflakeDocumentDatabase(DocumentDatabase):
     def pool_size(self) -> int:
         return self._pool.size
 
+    @property
+    def location(self) -> str:
+        """``DATABASE.SCHEMA`` of the connection, for messages (what is known of it)."""
+        return self._location
+
+    async def tables(self) -> list[str]:
+        """The tables whose name starts with this database's prefix in the current schema,
+        sorted: its catalog, read with one query at first use, then kept up to date by its own
+        creates and drops (not by other processes')."""
+        return sorted(await self._load_catalog())
+
     async def run(self, operation: str, table: str, work: Callable[[Statements], T]) -> T:
         """Run `work` as one retried operation on this database's connections, counted like
         every statement here (for components with tables of their own: the change feed)."""
