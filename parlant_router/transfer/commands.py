@@ -73,12 +73,27 @@ class RoutedStores:
             assert route.json_file is not None
             return JsonFileStore(store, route.json_file)
         if kind == "snowflake":
-            from parlant_router.transfer.snowflake_endpoint import SnowflakeStore
+            from parlant_router.transfer.snowflake_endpoint import SnowflakeStore, describe
+
+            from parlant_router.snowflake import SnowflakeDocumentDatabase
 
             backend = await self._backend(route)
             database = await backend.database(route)
+            assert isinstance(database, SnowflakeDocumentDatabase)
+            # Another store's longer prefix (PARLANT_SESSIONS_ under PARLANT_) names
+            # tables that are not this store's.
+            others = [
+                r.table_prefix
+                for r in self.routes.values()
+                if r.backend_name == route.backend_name
+                and r.store != store
+                and r.table_prefix is not None
+            ]
             store_endpoint: StoreDestination = SnowflakeStore(
-                store, database, f"{route.location} ({backend.describe()})"
+                store,
+                database,
+                describe(database, backend.describe()),
+                other_prefixes=others,
             )
             return store_endpoint
         if kind == "transient":

@@ -19,7 +19,7 @@ the other stores in the same schema that extend this one's: `PARLANT_SESSIONS_` 
 
 Statements, measured on the emulator (tests/transfer/test_snowflake_endpoint.py):
 `collections` 2 (the catalog, once per database; one UNION ALL probing every table),
-`count` 1, `pages` 1 per page (+1 for a `skip`), `write` 1 per batch (+1 to create a
+`count` 1, `pages` 1 per page, `write` 1 per batch (+1 to create a
 missing table), `merge` at most 3 per batch (read the held, insert, update), `clear` 1 per
 table. 3,000 documents of 2 KB are written in 9 statements of ~780 KB.
 """
@@ -113,21 +113,14 @@ class SnowflakeStore:
         rows = await self._database.run("count", table, lambda s: s.query(sql))
         return int(rows[0][0]) if rows else 0
 
-    async def pages(self, collection: str, *, skip: int = 0) -> AsyncIterator[list[Document]]:
-        """The collection's documents in ID order after the first `skip`, in pages of at
-        most `PAGE_ROWS` documents and `PAGE_CHARS` characters of JSON (a larger document
-        is a page of its own): one query a page, and one more to find where `skip` ends."""
+    async def pages(self, collection: str) -> AsyncIterator[list[Document]]:
+        """The collection's documents in ID order, in pages of at most `PAGE_ROWS`
+        documents and `PAGE_CHARS` characters of JSON (a larger document is a page of its
+        own): one query a page."""
         table = self._table(collection)
         if table not in await self._database.tables():
             return
-        quoted = quote_identifier(table)
         after: str | None = None
-        if skip > 0:
-            sql = f"SELECT ID FROM {quoted} ORDER BY ID LIMIT 1 OFFSET {int(skip) - 1}"
-            rows = await self._database.run("read", table, lambda s: s.query(sql))
-            if not rows:
-                return
-            after = str(rows[0][0])
         more = True
         while more:
             more, after, page = await self._page(table, after)
