@@ -73,9 +73,8 @@ class RoutedStores:
             assert route.json_file is not None
             return JsonFileStore(store, route.json_file)
         if kind == "snowflake":
-            from parlant_router.transfer.snowflake_endpoint import SnowflakeStore, describe
-
             from parlant_router.snowflake import SnowflakeDocumentDatabase
+            from parlant_router.transfer.snowflake_endpoint import SnowflakeStore, describe
 
             backend = await self._backend(route)
             database = await backend.database(route)
@@ -120,13 +119,18 @@ class RoutedStores:
                     route.backend,
                     BackendContext(logger=logger, stack=self.stack),
                 )
-            except TransferError:
-                raise
             except Exception as error:
-                from parlant_router.errors import describe_exception
+                from parlant_router.config.secrets import backend_secrets
+                from parlant_router.errors import ParlantRouterError, describe_exception
 
+                reason = describe_exception(
+                    error,
+                    secrets=backend_secrets(self.loaded.config),
+                    with_type=not isinstance(error, ParlantRouterError),
+                )
+                prefix = f"backends.{route.backend_name}: "
                 raise TransferError(
-                    f"backends.{route.backend_name}: cannot open: {describe_exception(error)}"
+                    reason if reason.startswith(prefix) else f"{prefix}cannot open: {reason}"
                 ) from None
         return self._backends[route.backend_name]
 
