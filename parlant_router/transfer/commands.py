@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from parlant_router.backends.base import Backend
@@ -55,10 +55,12 @@ class RoutedStores:
 
     loaded: LoadedConfig
     stack: AsyncExitStack
+    opened: dict[str, Backend] = field(default_factory=dict)
+    """Backends opened so far, by their settings: a source and a destination on one
+    backend (two prefixes of one account or emulator) share it, as one server would."""
 
     def __post_init__(self) -> None:
         self.routes = {r.store: r for r in resolve_routes(self.loaded.config)}
-        self._backends: dict[str, Backend] = {}
 
     async def endpoint(self, store: str) -> StoreDestination:
         route = self.routes[store]
@@ -106,7 +108,8 @@ class RoutedStores:
         )
 
     async def _backend(self, route: ResolvedRoute) -> Backend:
-        if route.backend_name not in self._backends:
+        key = route.backend.model_dump_json()
+        if key not in self.opened:
             from parlant.core.loggers import LogLevel, StdoutLogger
             from parlant.core.tracer import LocalTracer
 
@@ -114,7 +117,7 @@ class RoutedStores:
 
             logger = StdoutLogger(LocalTracer(), LogLevel.ERROR, logger_id="parlant-router copy")
             try:
-                self._backends[route.backend_name] = await open_backend(
+                self.opened[key] = await open_backend(
                     route.backend_name,
                     route.backend,
                     BackendContext(logger=logger, stack=self.stack),
@@ -132,7 +135,7 @@ class RoutedStores:
                 raise TransferError(
                     reason if reason.startswith(prefix) else f"{prefix}cannot open: {reason}"
                 ) from None
-        return self._backends[route.backend_name]
+        return self.opened[key]
 
 
 async def _run(
@@ -185,7 +188,7 @@ async def copy_between_configs(
             async def source_of(store: str) -> StoreSource:
                 return JsonFileStore(store, source / files[store])
         else:
-            origin = RoutedStores(source, stack)
+            origin = RoutedStores(source, stack, to.opened)
             available = [s for s in origin.routes if s in to.routes]
             source_of = origin.endpoint
         return await _run(
