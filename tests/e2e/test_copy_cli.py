@@ -178,3 +178,220 @@ def test_a_plain_parlant_home_copied_to_snowflake_is_served_as_it_was(
         for e in made["events"]
     ]
     assert server.stop() == 0
+
+
+# --- 2. Round trips ---------------------------------------------------------------------------
+
+
+def _grown_home(home: Path, events: int) -> None:
+    """Adds `events` message events (Parlant's event document, one session each ten) and
+    as many sessions to the sessions.json Parlant wrote in `home`."""
+    path = home / "sessions.json"
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    session, event = stored["sessions"][0], stored["events"][0]
+    for n in range(events // 10):
+        stored["sessions"].append({**session, "id": f"s{n:06d}", "title": f"session {n} é"})
+    for n in range(events):
+        stored["events"].append(
+            {
+                **event,
+                "id": f"e{n:07d}",
+                "session_id": f"s{n // 10:06d}",
+                "offset": n % 10,
+                "data": {"message": f"message {n}: ça va? " + "x" * (n % 97), "n": 1.0},
+            }
+        )
+    path.write_text(json.dumps(stored), encoding="utf-8")
+
+
+def _environments_config(harness: Harness, tmp_path: Path) -> tuple[Path, int]:
+    """JSON files in `files` by default; environments `warehouse` (the emulator in `sf`,
+    PARLANT_ prefixes), `warehouse2` (the emulator in `sf2`, COPY_ prefixes), `same` (the
+    emulator in `sf`, COPY_ prefixes) and `files3` (JSON files in `files3`)."""
+
+    def routed(backend: str, prefix: str | None = None) -> dict[str, Any]:
+        if prefix is None:
+            return {store: backend for store in STORES}
+        return {
+            store: {"backend": backend, "table_prefix": f"{prefix}{store.upper()}_"}
+            for store in STORES
+        }
+
+    return harness.config(
+        {
+            "backends": {
+                "files": {"type": "json", "directory": str(tmp_path / "files")},
+                "warehouse": {"type": "snowflake", "emulator": str(tmp_path / "sf")},
+            },
+            "stores": routed("files"),
+            "environments": {
+                "warehouse": {"stores": routed("warehouse", "PARLANT_")},
+                "warehouse2": {
+                    "backends": {
+                        "warehouse2": {"type": "snowflake", "emulator": str(tmp_path / "sf2")}
+                    },
+                    "stores": routed("warehouse2", "COPY_"),
+                },
+                "same": {"stores": routed("warehouse", "COPY_")},
+                "files3": {
+                    "backends": {"files3": {"type": "json", "directory": str(tmp_path / "files3")}},
+                    "stores": routed("files3"),
+                },
+            },
+        },
+        name="environments.yaml",
+    )
+
+
+def _non_empty(path: Path) -> dict[str, list[dict[str, Any]]]:
+    return {name: docs for name, docs in _json_documents(path).items() if docs}
+
+
+def test_json_to_snowflake_to_an_export_to_json_and_between_prefixes(
+    harness: Harness, tmp_path: Path
+) -> None:
+    files = tmp_path / "files"
+    asyncio.run(_parlant_home(files))
+    _grown_home(files, 2_500)
+    config, _ = _environments_config(harness, tmp_path)
+    original = {store: _non_empty(files / f"{store}.json") for store in STORES}
+
+    to_warehouse = harness.cli("copy", "-c", str(config), "--to-env", "warehouse")
+    assert to_warehouse.returncode == 0, to_warehouse.stdout + to_warehouse.stderr
+    assert "3 store(s) copied, 3 verified" in to_warehouse.stdout
+    tables = asyncio.run(_tables(tmp_path / "sf"))
+    assert len(tables["PARLANT_SESSIONS_EVENTS"]) == 2_503
+    assert sorted(tables["PARLANT_SESSIONS_EVENTS"], key=lambda d: d["id"]) == (
+        original["sessions"]["events"]
+    )
+
+    export = tmp_path / "export"
+    exported = harness.cli("export", str(export), "-c", str(config), "-e", "warehouse")
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert "3 store(s) exported, 3 verified" in exported.stdout
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert manifest["format"] == "parlant-router-export"
+    assert manifest["stores"]["sessions"]["collections"]["events"]["documents"] == 2_503
+    with gzip.open(export / "sessions" / "events.jsonl.gz", "rt", encoding="utf-8") as lines:
+        assert sum(1 for _ in lines) == 2_503
+
+    imported = harness.cli("import", str(export), "-c", str(config), "-e", "files3")
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "3 store(s) imported, 3 verified" in imported.stdout
+    for store in STORES:
+        assert _non_empty(tmp_path / "files3" / f"{store}.json") == original[store], store
+
+    between = harness.cli("copy", "-c", str(config), "-e", "warehouse", "--to-env", "warehouse2")
+    assert between.returncode == 0, between.stdout + between.stderr
+    assert "3 store(s) copied, 3 verified" in between.stdout
+    source_tables = asyncio.run(_tables(tmp_path / "sf"))
+    copied = asyncio.run(_tables(tmp_path / "sf2"))
+    assert {name.removeprefix("COPY_") for name in copied} == {
+        name.removeprefix("PARLANT_") for name in source_tables
+    }
+    for name, documents in copied.items():
+        assert documents == source_tables["PARLANT_" + name.removeprefix("COPY_")], name
+
+
+def test_copy_between_two_prefixes_of_one_emulator(harness: Harness, tmp_path: Path) -> None:
+    """Source and destination on the same backend (one emulator directory), other prefixes.
+
+    Fails today: `copy_between_configs` opens the source's and the destination's routed
+    stores each with its own backends (`RoutedStores._backend`), so the emulator directory
+    is opened twice in one process and the second open is refused ("a Snowflake emulator
+    for ... already runs in this process ...; share that one")."""
+    files = tmp_path / "files"
+    asyncio.run(_parlant_home(files))
+    config, _ = _environments_config(harness, tmp_path)
+    first = harness.cli("copy", "-c", str(config), "--to-env", "warehouse")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    between = harness.cli("copy", "-c", str(config), "-e", "warehouse", "--to-env", "same")
+    assert between.returncode == 0, between.stdout + between.stderr
+    assert "3 store(s) copied, 3 verified" in between.stdout
+    tables = asyncio.run(_tables(tmp_path / "sf"))
+    copied = {name for name in tables if name.startswith("COPY_")}
+    assert {n.removeprefix("COPY_") for n in copied} == {
+        n.removeprefix("PARLANT_") for n in tables if n.startswith("PARLANT_")
+    }
+    for name in copied:
+        assert tables[name] == tables["PARLANT_" + name.removeprefix("COPY_")], name
+
+
+# --- 3. A destination that holds data: refused, merged, replaced; a dry run ------------------
+
+
+def test_a_destination_holding_data_is_refused_merged_or_replaced_and_a_dry_run_writes_nothing(
+    harness: Harness, tmp_path: Path
+) -> None:
+    files = tmp_path / "files"
+    asyncio.run(_parlant_home(files))
+    config, _ = _environments_config(harness, tmp_path)
+    first = harness.cli("copy", "-c", str(config), "--to-env", "warehouse")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    again = harness.cli("copy", "-c", str(config), "--to-env", "warehouse")
+    line = _one_line_error(again)
+    # The first store in the catalog's order (sessions) is refused: nothing is written.
+    assert line.startswith("stores.sessions: PARLANT.PUBLIC.PARLANT_SESSIONS_* on "), line
+    assert line.endswith(
+        "already holds 5 document(s); use --merge to merge by id or --replace to empty it first"
+    ), line
+
+    # The source moves on: a customer renamed (same version), one added.
+    customers_file = files / "customers.json"
+    stored = json.loads(customers_file.read_text())
+    stored["customers"][0] = {**stored["customers"][0], "name": "Ann Renamed"}
+    stored["customers"].append({**stored["customers"][1], "id": "c-new", "name": "Cy"})
+    customers_file.write_text(json.dumps(stored))
+    source = _non_empty(customers_file)
+
+    tables_before = asyncio.run(_tables(tmp_path / "sf"))
+    dry = harness.cli("copy", "-c", str(config), "--to-env", "warehouse", "--merge", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "dry run: nothing was written" in dry.stdout
+    assert ["customers", "customers", "3", "", "", "would merge (destination holds 2)"] in (
+        _rows(dry.stdout)
+    ), dry.stdout
+    assert asyncio.run(_tables(tmp_path / "sf")) == tables_before
+
+    merged = harness.cli(
+        "copy", "-c", str(config), "--to-env", "warehouse", "--stores", "customers", "--merge"
+    )
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    rows = {row[1]: row for row in _rows(merged.stdout)}
+    assert rows["customers"][5] == "yes (merged: 1 new, 1 replaced, 1 kept)", merged.stdout
+    assert "1 store(s) copied, 1 verified" in merged.stdout
+    tables = asyncio.run(_tables(tmp_path / "sf"))
+    assert tables["PARLANT_CUSTOMERS_CUSTOMERS"] == source["customers"]
+
+    # --replace: the destination is the source again, a document it alone held gone.
+    extra = {**source["customers"][0], "id": "zz-only-here"}
+    asyncio.run(
+        _query(
+            tmp_path / "sf",
+            "INSERT INTO PARLANT_CUSTOMERS_CUSTOMERS (ID, VERSION, CREATION_UTC, DATA) "
+            f"SELECT 'zz-only-here', '{extra['version']}', '{CREATED}', "
+            f"PARSE_JSON('{json.dumps(extra)}')",
+        )
+    )
+    replaced = harness.cli(
+        "copy", "-c", str(config), "--to-env", "warehouse", "--stores", "customers", "--replace"
+    )
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+    assert all(row[5] == "yes" for row in _rows(replaced.stdout)), replaced.stdout
+    tables = asyncio.run(_tables(tmp_path / "sf"))
+    assert tables["PARLANT_CUSTOMERS_CUSTOMERS"] == source["customers"]
+
+    # A JSON destination under --dry-run keeps its bytes.
+    to_files = harness.cli("copy", "-c", str(config), "-e", "warehouse", "--to-env", "files3")
+    assert to_files.returncode == 0, to_files.stdout + to_files.stderr
+    written = {p.name: p.read_bytes() for p in (tmp_path / "files3").iterdir()}
+    for options in (["--dry-run"], ["--dry-run", "--replace"], ["--dry-run", "--merge"]):
+        dry = harness.cli("copy", "-c", str(config), "--to-env", "files3", *options)
+        # Without --merge or --replace, a dry run reports the refusal the copy would meet.
+        assert dry.returncode == (2 if options == ["--dry-run"] else 0), dry.stdout + dry.stderr
+        assert {p.name: p.read_bytes() for p in (tmp_path / "files3").iterdir()} == written
+    refused = harness.cli("copy", "-c", str(config), "--to-env", "files3")
+    line = _one_line_error(refused)
+    assert line.startswith(f"stores.sessions: {tmp_path / 'files3' / 'sessions.json'} already holds")
