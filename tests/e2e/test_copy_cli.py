@@ -12,19 +12,20 @@ import asyncio
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from parlant.adapters.db.json_file import JSONFileDocumentDatabase
 from parlant.client import ParlantClient
-from parlant.core.agents import AgentDocumentStore
+from parlant.core.agents import Agent, AgentDocumentStore
 from parlant.core.common import IdGenerator
-from parlant.core.customers import CustomerDocumentStore
-from parlant.core.sessions import EventKind, EventSource, SessionDocumentStore
+from parlant.core.customers import Customer, CustomerDocumentStore
+from parlant.core.sessions import Event, EventKind, EventSource, Session, SessionDocumentStore
 
 from parlant_router.snowflake import SnowflakeDocumentDatabase, SnowflakeEmulator
 from tests.e2e.conftest import BIN, Harness
@@ -32,12 +33,23 @@ from tests.support.logger import RecordingLogger
 
 CREATED = "2024-05-01T10:00:00+00:00"
 STORES = ("agents", "customers", "sessions")
+PROGRESS = re.compile(r"^(Copying|Exporting|Importing|Reading) \w+: [\d,]+ of [\d,]+ documents$")
 
 
 # --- Sources and what the emulator holds ----------------------------------------------------
 
 
-async def _parlant_home(home: Path) -> dict[str, Any]:
+@dataclass
+class Made:
+    """What `_parlant_home` created through Parlant's stores."""
+
+    agent: Agent
+    customers: list[Customer]
+    session: Session
+    events: list[Event]
+
+
+async def _parlant_home(home: Path) -> Made:
     """A plain Parlant home written by Parlant's own stores (as `parlant-server` opens them):
     an agent, two customers, a session with three message events; their ids and contents."""
     home.mkdir(parents=True, exist_ok=True)
@@ -47,32 +59,25 @@ async def _parlant_home(home: Path) -> dict[str, Any]:
         JSONFileDocumentDatabase(logger, home / "agents.json") as agents_db,
         JSONFileDocumentDatabase(logger, home / "customers.json") as customers_db,
         JSONFileDocumentDatabase(logger, home / "sessions.json") as sessions_db,
+        AgentDocumentStore(ids, agents_db) as agents,
+        CustomerDocumentStore(ids, customers_db) as customers,
+        SessionDocumentStore(sessions_db) as sessions,
     ):
-        async with (
-            AgentDocumentStore(ids, agents_db) as agents,
-            CustomerDocumentStore(ids, customers_db) as customers,
-            SessionDocumentStore(sessions_db) as sessions,
-        ):
-            agent = await agents.create_agent("Ada", description="Answers billing questions")
-            ann = await customers.create_customer("Ann", extra={"tier": "gold"})
-            bob = await customers.create_customer("Bob")
-            session = await sessions.create_session(ann.id, agent.id, title="Billing")
-            events = [
-                await sessions.create_event(
-                    session.id, source, EventKind.MESSAGE, "trace-1", {"message": text}
-                )
-                for source, text in (
-                    (EventSource.CUSTOMER, "Hello"),
-                    (EventSource.AI_AGENT, "Hi Ann, how can I help?"),
-                    (EventSource.CUSTOMER, "My invoice, please"),
-                )
-            ]
-    return {
-        "agent": agent,
-        "customers": [ann, bob],
-        "session": session,
-        "events": events,
-    }
+        agent = await agents.create_agent("Ada", description="Answers billing questions")
+        ann = await customers.create_customer("Ann", extra={"tier": "gold"})
+        bob = await customers.create_customer("Bob")
+        session = await sessions.create_session(ann.id, agent.id, title="Billing")
+        events = [
+            await sessions.create_event(
+                session.id, source, EventKind.MESSAGE, "trace-1", {"message": text}
+            )
+            for source, text in (
+                (EventSource.CUSTOMER, "Hello"),
+                (EventSource.AI_AGENT, "Hi Ann, how can I help?"),
+                (EventSource.CUSTOMER, "My invoice, please"),
+            )
+        ]
+    return Made(agent, [ann, bob], session, events)
 
 
 def _json_documents(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -83,10 +88,11 @@ def _json_documents(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 async def _query(directory: Path, sql: str) -> list[tuple[Any, ...]]:
     """One query on the emulator in `directory` (served here, or attached to its server)."""
+    rows: list[tuple[Any, ...]] = []
     with SnowflakeEmulator(directory) as params:
         async with SnowflakeDocumentDatabase(RecordingLogger(), connection_params=params) as db:
-            rows: list[tuple[Any, ...]] = await db.run("read", "test", lambda s: s.query(sql))
-            return rows
+            rows = await db.run("read", "test", lambda s: s.query(sql))
+    return rows
 
 
 async def _tables(directory: Path) -> dict[str, list[dict[str, Any]]]:
@@ -129,11 +135,12 @@ def _warehouse_config(
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The one stderr line of a refused command (exit 2, no traceback)."""
+    """The one stderr line of a refused command (exit 2, no traceback), after the progress
+    lines of what it read before the error."""
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert "Traceback" not in output, output
-    lines = result.stderr.splitlines()
+    lines = [line for line in result.stderr.splitlines() if not PROGRESS.match(line)]
     assert len(lines) == 1, result.stderr
     return lines[0]
 
@@ -154,28 +161,28 @@ def test_a_plain_parlant_home_copied_to_snowflake_is_served_as_it_was(
     rows = _rows(result.stdout)
     assert {row[0] for row in rows} == set(STORES)
     assert all(row[5] == "yes" for row in rows), result.stdout
-    assert ["sessions", "events", "3"] == [c for c in rows if c[1] == "events"][0][:3]
+    assert next(c for c in rows if c[1] == "events")[:3] == ["sessions", "events", "3"]
 
     server = harness.run(config, port)
     client = ParlantClient(base_url=server.base_url, timeout=60)
     agents = client.agents.list()
     assert [(a.id, a.name, a.description) for a in agents] == [
-        (made["agent"].id, "Ada", "Answers billing questions")
+        (made.agent.id, "Ada", "Answers billing questions")
     ]
-    customers = {c.id: c for c in client.customers.list()}
-    for customer in made["customers"]:
-        assert customers[customer.id].name == customer.name
-        assert customers[customer.id].metadata == dict(customer.extra)
-    session = client.sessions.retrieve(made["session"].id)
+    listed = client.customers.list()
+    assert isinstance(listed, list)  # no pagination asked: a plain list
+    served = {c.id: (c.name, c.metadata) for c in listed}
+    for made_customer in made.customers:
+        assert served[made_customer.id] == (made_customer.name, dict(made_customer.extra))
+    session = client.sessions.retrieve(made.session.id)
     assert (session.agent_id, session.customer_id, session.title) == (
-        made["agent"].id,
-        made["customers"][0].id,
+        made.agent.id,
+        made.customers[0].id,
         "Billing",
     )
-    events = client.sessions.list_events(made["session"].id, kinds="message")
+    events = client.sessions.list_events(made.session.id, kinds="message")
     assert [(e.id, e.offset, e.source, e.data) for e in events] == [
-        (e.id, e.offset, e.source.value, e.data)
-        for e in made["events"]
+        (e.id, e.offset, e.source.value, e.data) for e in made.events
     ]
     assert server.stop() == 0
 
@@ -261,8 +268,9 @@ def test_json_to_snowflake_to_an_export_to_json_and_between_prefixes(
     assert "3 store(s) copied, 3 verified" in to_warehouse.stdout
     tables = asyncio.run(_tables(tmp_path / "sf"))
     assert len(tables["PARLANT_SESSIONS_EVENTS"]) == 2_503
-    assert sorted(tables["PARLANT_SESSIONS_EVENTS"], key=lambda d: d["id"]) == (
-        original["sessions"]["events"]
+    assert (
+        sorted(tables["PARLANT_SESSIONS_EVENTS"], key=lambda d: d["id"])
+        == (original["sessions"]["events"])
     )
 
     export = tmp_path / "export"
@@ -394,4 +402,144 @@ def test_a_destination_holding_data_is_refused_merged_or_replaced_and_a_dry_run_
         assert {p.name: p.read_bytes() for p in (tmp_path / "files3").iterdir()} == written
     refused = harness.cli("copy", "-c", str(config), "--to-env", "files3")
     line = _one_line_error(refused)
-    assert line.startswith(f"stores.sessions: {tmp_path / 'files3' / 'sessions.json'} already holds")
+    assert line.startswith(
+        f"stores.sessions: {tmp_path / 'files3' / 'sessions.json'} already holds"
+    )
+
+
+# --- 4. Errors: one line, exit 2 ---------------------------------------------------------------
+
+
+def test_each_mistake_is_one_line_with_exit_2(harness: Harness, tmp_path: Path) -> None:
+    files = tmp_path / "files"
+    asyncio.run(_parlant_home(files))
+    config, _ = _environments_config(harness, tmp_path)
+    c = ("-c", str(config))
+
+    missing = tmp_path / "no-such-home"
+    line = _one_line_error(
+        harness.cli("copy", "--from-parlant-home", str(missing), *c, "--to-env", "warehouse")
+    )
+    assert line == f"{missing}: no such directory (--from-parlant-home)"
+
+    empty_home = tmp_path / "empty-home"
+    empty_home.mkdir()
+    (empty_home / "notes.txt").write_text("not a store")
+    line = _one_line_error(
+        harness.cli("copy", "--from-parlant-home", str(empty_home), *c, "--to-env", "warehouse")
+    )
+    assert line.startswith(f"{empty_home}: no Parlant store file here (agents.json, "), line
+
+    line = _one_line_error(harness.cli("copy", *c, "--to-env", "warehouse", "--stores", "sesions"))
+    assert line == "--stores: unknown store 'sesions' (did you mean 'sessions'?)"
+
+    line = _one_line_error(harness.cli("copy", *c, "--to-env", "warehouse", "--merge", "--replace"))
+    assert line == "options: choose one of --merge and --replace"
+
+    line = _one_line_error(harness.cli("copy", *c))
+    assert line == "options: name the destination: --to-env ENV or --to-config FILE"
+
+    transient, _ = harness.config(
+        {"backends": {"memory": {"type": "transient"}}, "stores": {"customers": "memory"}},
+        name="transient.yaml",
+    )
+    line = _one_line_error(harness.cli("copy", *c, "--to-config", str(transient)))
+    assert line.startswith("stores.customers: backend 'memory' is transient (memory)"), line
+
+    not_export = tmp_path / "not-an-export"
+    not_export.mkdir()
+    (not_export / "keep.txt").write_text("mine")
+    line = _one_line_error(harness.cli("export", str(not_export), *c))
+    assert line == f"{not_export}: not empty and not an export (no manifest.json)"
+    assert [p.name for p in not_export.iterdir()] == ["keep.txt"]
+
+    # Malformed exports: a manifest that is not one, a bad line in a file (named file:line).
+    export = tmp_path / "export"
+    done = harness.cli("export", str(export), *c)
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = export / "manifest.json"
+    good = manifest.read_bytes()
+    manifest.write_text('{"format": "something else"}')
+    line = _one_line_error(harness.cli("import", str(export), *c, "-e", "warehouse"))
+    assert line == f"{manifest}: not a parlant-router-export manifest"
+    manifest.write_text("{not json")
+    line = _one_line_error(harness.cli("import", str(export), *c, "-e", "warehouse"))
+    assert line.startswith(f"{manifest}: unreadable ("), line
+    manifest.write_bytes(good)
+    events = export / "sessions" / "events.jsonl.gz"
+    with gzip.open(events, "rt", encoding="utf-8") as lines:
+        kept = lines.read().splitlines()
+    with gzip.open(events, "wt", encoding="utf-8") as out:
+        out.write("\n".join([kept[0], '{"id": "broken", ', *kept[1:]]) + "\n")
+    line = _one_line_error(harness.cli("import", str(export), *c, "-e", "warehouse"))
+    assert line.startswith(f"{events}:2: not a JSON document ("), line
+
+
+# --- 5. Interrupted: SIGKILL mid-copy, then the same command again --------------------------
+
+KILLED_EVENTS = 20_000
+"""Events of the killed copy's source: the emulator takes some 1,300 a second, so the copy
+lasts long enough to be killed once its first rows are in."""
+
+
+def _count(connection: Any, table: str) -> int:
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        except Exception:  # not created yet
+            return 0
+        return int(cursor.fetchone()[0])
+
+
+def test_a_copy_killed_midway_finishes_when_run_again_without_duplicates(
+    harness: Harness, tmp_path: Path
+) -> None:
+    import snowflake.connector
+
+    files = tmp_path / "files"
+    asyncio.run(_parlant_home(files))
+    _grown_home(files, KILLED_EVENTS)
+    source = _non_empty(files / "sessions.json")
+    config, _ = _environments_config(harness, tmp_path)
+    command = [str(BIN / "parlant-router"), "copy", "-c", str(config), "--to-env", "warehouse"]
+    events_table = "PARLANT_SESSIONS_EVENTS"
+
+    # Served here, so its tables can be watched while the copy (attached to it) runs.
+    emulator = SnowflakeEmulator(tmp_path / "sf")
+    params = emulator.start()
+    try:
+        connection = snowflake.connector.connect(**params)
+        copy = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
+        )
+        held = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and copy.poll() is None:
+            held = _count(connection, events_table)
+            if held > 0:
+                copy.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        copy.communicate(timeout=60)
+        assert copy.returncode == -signal.SIGKILL, "the copy finished before it was killed"
+        held = _count(connection, events_table)
+        assert 0 < held < len(source["events"]), held
+        assert _count(connection, "PARLANT_SESSIONS_METADATA") == 0
+
+        again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "3 store(s) copied, 3 verified" in again.stdout, again.stdout
+        events_row = next(row for row in _rows(again.stdout) if row[1] == "events")
+        assert events_row[2] == f"{len(source['events']):,}"
+        assert events_row[5].startswith("yes (resumed after "), events_row
+
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT ID) FROM {events_table}")
+            assert cursor.fetchone() == (len(source["events"]), len(source["events"]))
+            cursor.execute(f"SELECT ID FROM {events_table} ORDER BY ID")
+            assert [row[0] for row in cursor.fetchall()] == [e["id"] for e in source["events"]]
+            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT ID) FROM PARLANT_SESSIONS_SESSIONS")
+            assert cursor.fetchone() == (len(source["sessions"]),) * 2
+        connection.close()
+    finally:
+        emulator.stop()
