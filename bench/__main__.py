@@ -7,7 +7,8 @@ it out of a full run. ``--replicas-only`` runs only the replicas workload (sever
 ``server.replicas: many``; bench/replicas.py); ``--no-replicas`` leaves it out.
 ``--only startup,migration`` runs only the workloads named (see ``ONLY``); ``--no-growth`` leaves
 the startup, large-migration and prune workloads (bench/growth.py) out of a full run;
-``--no-vectors`` the vector stores' workload (bench/vectors.py).
+``--no-vectors`` the vector stores' workload (bench/vectors.py); ``--no-copy`` the copy
+workload (bench/copy.py).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ _OVERRIDES: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--vector-restarts", "vector_restarts", int, "restarts measured per vector mode"),
     ("--vector-docs", "vector_documents", int, "documents of the searched collection"),
     ("--vector-searches", "vector_searches", int, "searches timed per collection"),
+    ("--copy-events", "copy_events", int, "events of the copied home (copy)"),
+    ("--copy-sessions", "copy_sessions", int, "sessions they are spread over (copy)"),
+    ("--copy-customers", "copy_customers", int, "customers of the copied home (copy)"),
 )
 
 ONLY: dict[str, str] = {
@@ -96,6 +100,7 @@ ONLY: dict[str, str] = {
     "server-turns": "whole turns through real servers (bench/server_turns.py)",
     "replicas": "several servers with server.replicas: many (bench/replicas.py)",
     "vectors": "vector stores: restarts that embed nothing, searches (bench/vectors.py)",
+    "copy": "parlant-router copy, JSON files to Snowflake, killed and resumed (bench/copy.py)",
 }
 """What ``--only`` may name, and what each runs."""
 
@@ -196,6 +201,12 @@ def _parser() -> argparse.ArgumentParser:
         help="leave the startup, large-migration and prune workloads out of the run",
     )
     parser.add_argument(
+        "--no-copy",
+        dest="with_copy",
+        action="store_false",
+        help="leave the copy workload out of the run",
+    )
+    parser.add_argument(
         "--no-vectors",
         dest="with_vectors",
         action="store_false",
@@ -269,6 +280,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from bench.copy import COPY, CopyResults, run_copy
     from bench.growth import MIGRATION, PARTS, GrowthResults, run_growth
     from bench.replicas import ReplicasResults, run_replicas
     from bench.report import render
@@ -302,6 +314,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     vectors: VectorResults | None = None
     if (only is None and args.with_vectors) or (only and VECTORS in only):
         vectors = asyncio.run(run_vectors(parameters))
+    copy: CopyResults | None = None
+    if (only is None and args.with_copy) or (only and COPY in only):
+        copy = run_copy(parameters)
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     command = "make bench" if not shown else f"python -m bench {shown}"
     text = render(
@@ -311,6 +326,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         replicas=replicas,
         growth=growth,
         vectors=vectors,
+        copy=copy,
     )
     # A partial report is not the whole docs/benchmarks.md: never written there unless
     # --output says so.

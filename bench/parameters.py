@@ -88,6 +88,18 @@ class Parameters:
     vector_searches: int = 300
     vector_k: int = 10
 
+    # --- Moving data (bench/copy.py): parlant-router copy, JSON files to Snowflake (issue 15)
+    copy_events: int = 100_000
+    """Events of the copied home's sessions.json."""
+    copy_sessions: int = 1_000
+    """Sessions the events are spread over."""
+    copy_customers: int = 10_000
+    """Customers of its customers.json."""
+    copy_small_divisor: int = 3
+    """The second copy's source is this many times smaller (is memory flat?)."""
+    copy_kill_fraction: float = 0.5
+    """The killed copy is killed once this fraction of the events is in (0: the first row)."""
+
     def turns_at(self, latency_ms: float) -> int:
         """Turns per session at ``latency_ms``."""
         return self.high_latency_turns if latency_ms >= self.high_latency_ms else self.turns
@@ -126,5 +138,10 @@ QUICK = replace(
     vector_documents=300,
     vector_searches=50,
     vector_restarts=1,
+    copy_events=6_000,
+    copy_sessions=20,
+    copy_customers=60,
+    # A statement holds some 2,000 events: killed at the first row, the copy is mid-way.
+    copy_kill_fraction=0.0,
 )
 """Tiny sizes: the machinery end to end in well under a minute (the smoke test)."""
