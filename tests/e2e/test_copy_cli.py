@@ -302,12 +302,8 @@ def test_json_to_snowflake_to_an_export_to_json_and_between_prefixes(
 
 
 def test_copy_between_two_prefixes_of_one_emulator(harness: Harness, tmp_path: Path) -> None:
-    """Source and destination on the same backend (one emulator directory), other prefixes.
-
-    Fails today: `copy_between_configs` opens the source's and the destination's routed
-    stores each with its own backends (`RoutedStores._backend`), so the emulator directory
-    is opened twice in one process and the second open is refused ("a Snowflake emulator
-    for ... already runs in this process ...; share that one")."""
+    """Source and destination on the same backend (one emulator directory), other prefixes:
+    the two sides share the backend (an emulator directory is served once per process)."""
     files = tmp_path / "files"
     asyncio.run(_parlant_home(files))
     config, _ = _environments_config(harness, tmp_path)
