@@ -11,12 +11,14 @@ one stored is not stored twice (an SDK program creates its entities again at eve
 Other processes (`server.replicas: many`): each write is announced on the backend's change
 feed under the scope `<store>.vectors_<collection>`, partition the row's key; a process
 told of a row reads it again (one statement for all the rows told since) before its next
-search, so searches lag another process's writes by at most `max_staleness`, and send no
-statement. Everything else reads the table: `find`, `find_one` and each write first read
-the rows their filters match (one statement; Parlant's filters run on the rows as they are,
-see `rows`), so an entity's vector documents are found, updated and deleted as they are
-stored, whichever process wrote them. A process that missed announcements (told
-"everything") reads the whole collection again.
+read, so searches and listings lag another process's writes by at most `max_staleness`,
+and send no statement (the engine lists glossary terms at every turn). Lookups of one
+entity (a `find` or `find_one` whose filter is one field's `$eq`: what Parlant's stores do
+before they update or delete an entity's vector documents) and every write read the rows
+their filters match from the table first (one statement; Parlant's filters run on the rows
+as they are, see `rows`), so an entity's vector documents are found, replaced and deleted
+as they are stored, whichever process wrote them last. A process that missed
+announcements (told "everything") reads the whole collection again.
 """
 
 from __future__ import annotations
@@ -265,8 +267,9 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
 
     async def find(self, filters: Where) -> Sequence[TDocument]:
         await self._catch_up()
-        async with self._lock:
-            await self._read_through(filters)
+        if _entity_lookup(filters):
+            async with self._lock:
+                await self._read_through(filters)
         return [
             cast(TDocument, dict(r.document))
             for r in self._memory
@@ -275,8 +278,9 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
 
     async def find_one(self, filters: Where) -> TDocument | None:
         await self._catch_up()
-        async with self._lock:
-            await self._read_through(filters)
+        if _entity_lookup(filters):
+            async with self._lock:
+                await self._read_through(filters)
         position = self._first_match(filters)
         if position is None:
             return None
@@ -369,6 +373,15 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
             )
             for i, score in self._matrix.ranked(candidates, vector)
         ]
+
+
+def _entity_lookup(filters: Where) -> bool:
+    """Whether `filters` pin one entity: a single field compared with `$eq` (a listing's
+    filters are empty, or `$and`/`$or`/`$ne`/`$in` combinations)."""
+    if len(filters) != 1:
+        return False
+    field, condition = next(iter(filters.items()))
+    return not field.startswith("$") and isinstance(condition, dict) and list(condition) == ["$eq"]
 
 
 def _order(row: VectorRow) -> tuple[int, str]:

@@ -340,8 +340,12 @@ async def test_collections_of_two_processes_follow_each_other_through_the_feed(
             b = await open_stored(documents_b, GridEmbedder(), logger, announcements=feed_b)
             await a.insert_one(term("t1", "refund", "a", 1))
             await a.insert_one(term("t2", "card", "a", 2))
-            # Searches answer from memory: until the feed tells b, it has nothing to rank.
+            # Searches and listings answer from memory, without a statement: until the feed
+            # tells b, it has nothing to rank or list.
+            sent = documents_b.statements_sent
             assert await b.find_similar_documents({}, "refund", 10) == []
+            assert await b.find({"$or": [{"group": {"$eq": "a"}}, {"rank": {"$lt": 3}}]}) == []
+            assert documents_b.statements_sent == sent
             await feed_a.tick()
             await feed_b.tick()
             found = await b.find_similar_documents({}, "refund", 10)
