@@ -27,6 +27,7 @@ from rich.table import Table
 
 from parlant_router.config.durations import format_duration
 from parlant_router.config.loading import LoadedConfig, load_config
+from parlant_router.config.store_selection import parse_store_list
 from parlant_router.errors import ConfigError, ParlantRouterError
 from parlant_router.transfer.copier import Mode
 from parlant_router.transfer.errors import TransferError
@@ -176,9 +177,7 @@ def migrate(
     loaded = _load(config_path, env, overrides)
     from parlant_router.migrate import ProgressDisplay, migrate_stores
 
-    stores = None
-    if store_names is not None:
-        stores = [name.strip() for name in store_names.split(",") if name.strip()]
+    stores = parse_store_list(store_names)
     with ProgressDisplay(Console(stderr=True), dry_run=dry_run) as progress:
         reports = asyncio.run(
             migrate_stores(loaded, dry_run=dry_run, stores=stores, progress=progress)
@@ -266,7 +265,7 @@ def prune(
     loaded = _load(config_path, env, overrides)
     from parlant_router.prune import prune_stores
 
-    stores = None if only is None else [s.strip() for s in only.split(",") if s.strip()]
+    stores = parse_store_list(only)
     results = asyncio.run(prune_stores(loaded, dry_run=dry_run, only=stores))
     if not results:
         click.echo("nothing to prune: no routed store sets a `retention` (sessions, evaluations)")
@@ -307,10 +306,6 @@ def _mode(merge: bool, replace: bool) -> Mode:
     if merge and replace:
         raise ConfigError("choose one of --merge and --replace", file="options")
     return "merge" if merge else "replace" if replace else "refuse"
-
-
-def _store_list(names: str | None) -> list[str] | None:
-    return None if names is None else [n.strip() for n in names.split(",") if n.strip()]
 
 
 def _transfer(
@@ -429,7 +424,7 @@ def copy_command(
         lambda progress: copy_between_configs(
             source,
             destination,
-            only=_store_list(store_names),
+            only=parse_store_list(store_names),
             mode=mode,
             dry_run=dry_run,
             progress=progress,
@@ -463,7 +458,7 @@ def export_command(
         lambda progress: export_stores(
             loaded,
             directory,
-            only=_store_list(store_names),
+            only=parse_store_list(store_names),
             replace=replace,
             dry_run=dry_run,
             progress=progress,
@@ -499,7 +494,7 @@ def import_command(
         lambda progress: import_stores(
             loaded,
             directory,
-            only=_store_list(store_names),
+            only=parse_store_list(store_names),
             mode=mode,
             dry_run=dry_run,
             progress=progress,

@@ -62,7 +62,8 @@ from rich.text import Text
 from parlant_router.config.loading import LoadedConfig
 from parlant_router.config.routes import ResolvedRoute, resolve_routes
 from parlant_router.config.secrets import backend_secrets
-from parlant_router.errors import ConfigError, describe_exception, did_you_mean
+from parlant_router.config.store_selection import selected_stores
+from parlant_router.errors import describe_exception
 from parlant_router.snowflake.identifiers import failed_table_name
 from parlant_router.snowflake.migration_report import Outcome
 
@@ -163,24 +164,12 @@ async def migrate_stores(
 
 
 def _selected(routes: list[ResolvedRoute], stores: Sequence[str] | None) -> list[ResolvedRoute]:
-    if stores is None:
-        return routes
-    from parlant_router.stores.catalog import STORES
-
-    if not stores:
-        raise ConfigError("name at least one store (comma-separated)", file="--stores")
-    routed = {route.store: route for route in routes}
-    for name in stores:
-        if name not in STORES:
-            raise ConfigError(
-                f"unknown store '{name}'{did_you_mean(name, STORES)}", file="--stores"
-            )
-        if name not in routed:
-            raise ConfigError(
-                f"store '{name}' is not routed in the config (it keeps Parlant's default)",
-                file="--stores",
-            )
-    return [route for route in routes if route.store in stores]
+    names = selected_stores(
+        [route.store for route in routes],
+        stores,
+        unavailable="is not routed in the config (it keeps Parlant's default)",
+    )
+    return [route for route in routes if route.store in names]
 
 
 def _bind_home(loaded: LoadedConfig) -> None:

@@ -15,15 +15,14 @@ from collections.abc import Collection
 
 from parlant_router.config.loading import LoadedConfig
 from parlant_router.config.secrets import backend_secrets
+from parlant_router.config.store_selection import selected_stores
 from parlant_router.errors import (
-    ConfigError,
     ParlantRouterError,
     RouterError,
     describe_exception,
-    did_you_mean,
 )
 from parlant_router.retention.pruner import LeaseHeldElsewhere, PruneCounts
-from parlant_router.stores.catalog import RETAINED_STORE_NAMES, STORE_NAMES
+from parlant_router.stores.catalog import RETAINED_STORE_NAMES
 
 
 def retained_stores(loaded: LoadedConfig) -> list[str]:
@@ -35,32 +34,16 @@ def retained_stores(loaded: LoadedConfig) -> list[str]:
     ]
 
 
-def _selected(retained: list[str], only: Collection[str]) -> list[str]:
-    """The stores of `only` (`--stores`), each one that sets a retention."""
-    if not only:
-        raise ConfigError("name at least one store (comma-separated)", file="--stores")
-    for name in sorted(only):
-        if name not in STORE_NAMES:
-            raise ConfigError(
-                f"unknown store '{name}'{did_you_mean(name, STORE_NAMES)}", file="--stores"
-            )
-        if name not in retained:
-            raise ConfigError(
-                f"store '{name}' sets no retention (stores that do: "
-                f"{', '.join(retained) or 'none'})",
-                file="--stores",
-            )
-    return [store for store in retained if store in only]
-
-
 async def prune_stores(
     loaded: LoadedConfig, *, dry_run: bool, only: Collection[str] | None = None
 ) -> list[PruneCounts]:
     """One pass over the stores with a retention (those of `only`, if given); what it
     deleted (or, with `dry_run`, would delete) per store and collection."""
-    stores = retained_stores(loaded)
-    if only is not None:
-        stores = _selected(stores, only)
+    stores = selected_stores(
+        retained_stores(loaded),
+        only,
+        unavailable="sets no retention (stores that do: {available})",
+    )
     if not stores:
         return []
     from parlant_router.nlp import bind_command_home

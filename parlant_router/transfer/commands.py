@@ -17,8 +17,7 @@ from pathlib import Path
 from parlant_router.backends.base import Backend
 from parlant_router.config.loading import LoadedConfig
 from parlant_router.config.routes import ResolvedRoute, resolve_routes
-from parlant_router.errors import ConfigError, did_you_mean
-from parlant_router.stores.catalog import STORE_NAMES
+from parlant_router.config.store_selection import selected_stores
 from parlant_router.transfer.copier import Mode, Progress, StoreOutcome, copy_store
 from parlant_router.transfer.endpoints import StoreDestination, StoreSource
 from parlant_router.transfer.errors import TransferError
@@ -29,24 +28,8 @@ from parlant_router.transfer.export_directory import (
 )
 from parlant_router.transfer.json_file import JsonFileStore, parlant_home_files
 
-
-def selected_stores(available: Sequence[str], only: Collection[str] | None) -> list[str]:
-    """`available` in catalog order, limited to `only` (`--stores`) when given."""
-    if only is None:
-        return [s for s in STORE_NAMES if s in available]
-    if not only:
-        raise ConfigError("name at least one store (comma-separated)", file="--stores")
-    for name in sorted(only):
-        if name not in STORE_NAMES:
-            raise ConfigError(
-                f"unknown store '{name}'{did_you_mean(name, STORE_NAMES)}", file="--stores"
-            )
-        if name not in available:
-            raise ConfigError(
-                f"store '{name}' is not on both sides (available: {', '.join(available) or 'none'})",
-                file="--stores",
-            )
-    return [s for s in STORE_NAMES if s in only]
+#: Why a store named in `--stores` cannot move.
+NOT_ON_BOTH_SIDES = "is not on both sides (available: {available})"
 
 
 @dataclass
@@ -192,7 +175,7 @@ async def copy_between_configs(
             available = [s for s in origin.routes if s in to.routes]
             source_of = origin.endpoint
         return await _run(
-            selected_stores(available, only),
+            selected_stores(available, only, unavailable=NOT_ON_BOTH_SIDES),
             source_of,
             to.endpoint,
             mode=mode,
@@ -223,7 +206,7 @@ async def export_stores(
             return ExportedStore(store, directory, parlant_version=version("parlant"))
 
         return await _run(
-            selected_stores(list(origin.routes), only),
+            selected_stores(list(origin.routes), only, unavailable=NOT_ON_BOTH_SIDES),
             origin.endpoint,
             destination_of,
             mode="replace" if replace else "refuse",
@@ -250,7 +233,9 @@ async def import_stores(
             return ExportedStore(store, directory)
 
         return await _run(
-            selected_stores([s for s in exported if s in to.routes], only),
+            selected_stores(
+                [s for s in exported if s in to.routes], only, unavailable=NOT_ON_BOTH_SIDES
+            ),
             source_of,
             to.endpoint,
             mode=mode,
