@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Generic, Protocol, cast
 
@@ -236,6 +236,17 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
         self._matrix.delete(position)
         return self._memory.pop(position)
 
+    async def _store(self, write: Awaitable[object], key: str) -> None:
+        """Run one write of the rows collection. When it does not return (it failed, or the
+        task was cancelled), whether it reached the table is unknown: memory is read again
+        before its next use, and other processes are told of the row all the same."""
+        try:
+            await write
+        except BaseException:
+            self._stale_all = True
+            self._written(key)
+            raise
+
     def _written(self, key: str) -> None:
         if self._announce is not None:
             self._announce(key)
@@ -296,7 +307,9 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
                 # (content-derived) ids: their vector documents are stored already.
                 return InsertResult(acknowledged=True)
             row = await self._embedded(self._new_row(document))
-            await self._rows.insert_one(row.stored(keep_embedding=self._keep_embeddings))
+            await self._store(
+                self._rows.insert_one(row.stored(keep_embedding=self._keep_embeddings)), row.key
+            )
             self._place(row)
             self._written(row.key)
         return InsertResult(acknowledged=True)
@@ -311,8 +324,11 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
             if position is not None:
                 before = self._memory[position]
                 row = await self._embedded(before.with_document({**before.document, **params}))
-                await self._rows.update_one(
-                    {"id": {"$eq": row.key}}, row.stored(keep_embedding=self._keep_embeddings)
+                await self._store(
+                    self._rows.update_one(
+                        {"id": {"$eq": row.key}}, row.stored(keep_embedding=self._keep_embeddings)
+                    ),
+                    row.key,
                 )
                 self._memory[position] = row
                 assert row.embedding is not None
@@ -341,7 +357,8 @@ class StoredVectorCollection(BaseVectorCollection[TDocument], Generic[TDocument]
             position = self._first_match(filters)
             if position is None:
                 return DeleteResult(acknowledged=True, deleted_count=0, deleted_document=None)
-            await self._rows.delete_one({"id": {"$eq": self._memory[position].key}})
+            key = self._memory[position].key
+            await self._store(self._rows.delete_one({"id": {"$eq": key}}), key)
             row = self._remove(position)
             self._written(row.key)
         return DeleteResult(

@@ -394,6 +394,31 @@ async def test_finds_and_writes_read_the_table_before_the_feed_tells(
             assert [r.document["content"] for r in found] == ["ships within two days"]
 
 
+async def test_a_write_that_does_not_return_leaves_memory_to_be_read_again(
+    open_database: OpenDatabase, logger: RecordingLogger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The row reached the table but its answer was lost (or the task was cancelled after):
+    # memory must not miss it, or the same document inserted again would be stored twice.
+    async with open_database() as documents:
+        ours = await open_stored(documents, GridEmbedder(), logger)
+        rows = await documents.get_collection("vectors_terms", dict, keep)  # type: ignore[arg-type]
+        insert = rows.insert_one
+
+        async def lost_answer(document: Any) -> Any:
+            await insert(document)
+            raise ConnectionError("the answer was lost")
+
+        monkeypatch.setattr(rows, "insert_one", lost_answer)
+        with pytest.raises(ConnectionError):
+            await ours.insert_one(term("t1", "refund", "a", 1))
+        monkeypatch.undo()
+        assert [d["id"] for d in await ours.find({})] == ["t1"]
+        await ours.insert_one(term("t1", "refund", "a", 1))
+        assert [d["id"] for d in await ours.find({})] == ["t1"]
+        found = await ours.find_similar_documents({}, "refund", 10)
+        assert [r.document["id"] for r in found] == ["t1"]
+
+
 def test_grid_embedder_makes_ties() -> None:
     # The differential tests are only as strong as their ties: check that they have some.
     embedder = GridEmbedder()
