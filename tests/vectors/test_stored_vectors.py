@@ -329,39 +329,58 @@ async def test_rows_of_the_earlier_mirror_are_embedded_once_and_kept(
         assert [d["content"] for d in await ours.find({})] == ["card fee"]
 
 
-async def test_collections_of_two_processes_follow_each_other_through_the_feed(
+@asynccontextmanager
+async def two_processes(
     open_database: OpenDatabase, logger: RecordingLogger
-) -> None:
+) -> AsyncIterator[
+    tuple[Any, ChangeFeed, VectorCollection[Term], Any, ChangeFeed, VectorCollection[Term]]
+]:
+    """Two processes' databases, change feeds and collections on one emulator schema:
+    (database, feed, collection) of a, then of b."""
     async with open_database() as documents_a, open_database() as documents_b:
         feed_a = ChangeFeed(documents_a, logger, max_staleness=60)
         feed_b = ChangeFeed(documents_b, logger, max_staleness=60)
         async with feed_a, feed_b:
             a = await open_stored(documents_a, GridEmbedder(), logger, announcements=feed_a)
             b = await open_stored(documents_b, GridEmbedder(), logger, announcements=feed_b)
-            await a.insert_one(term("t1", "refund", "a", 1))
-            await a.insert_one(term("t2", "card", "a", 2))
-            # Searches and listings answer from memory, without a statement: until the feed
-            # tells b, it has nothing to rank or list.
-            sent = documents_b.statements_sent
-            assert await b.find_similar_documents({}, "refund", 10) == []
-            assert await b.find({"$or": [{"group": {"$eq": "a"}}, {"rank": {"$lt": 3}}]}) == []
-            assert documents_b.statements_sent == sent
-            await feed_a.tick()
-            await feed_b.tick()
-            found = await b.find_similar_documents({}, "refund", 10)
-            assert sorted(r.document["id"] for r in found) == ["t1", "t2"]
+            yield documents_a, feed_a, a, documents_b, feed_b, b
 
-            await b.update_one({"id": {"$eq": "t1"}}, term("t1", "loan", "c", 9))
-            await b.delete_one({"id": {"$eq": "t2"}})
-            await feed_b.tick()
-            await feed_a.tick()
-            statements = documents_a.statements_sent
-            found = await a.find_similar_documents({}, "loan", 10)
-            assert [(r.document["content"], r.document["group"]) for r in found] == [("loan", "c")]
-            # One read of the rows the feed named; a search after it sends nothing.
-            assert documents_a.statements_sent - statements == 1
-            await a.find_similar_documents({}, "loan", 10)
-            assert documents_a.statements_sent - statements == 1
+
+async def test_collections_of_two_processes_follow_each_other_through_the_feed(
+    open_database: OpenDatabase, logger: RecordingLogger
+) -> None:
+    async with two_processes(open_database, logger) as (
+        documents_a,
+        feed_a,
+        a,
+        documents_b,
+        feed_b,
+        b,
+    ):
+        await a.insert_one(term("t1", "refund", "a", 1))
+        await a.insert_one(term("t2", "card", "a", 2))
+        # Searches and listings answer from memory, without a statement: until the feed
+        # tells b, it has nothing to rank or list.
+        sent = documents_b.statements_sent
+        assert await b.find_similar_documents({}, "refund", 10) == []
+        assert await b.find({"$or": [{"group": {"$eq": "a"}}, {"rank": {"$lt": 3}}]}) == []
+        assert documents_b.statements_sent == sent
+        await feed_a.tick()
+        await feed_b.tick()
+        found = await b.find_similar_documents({}, "refund", 10)
+        assert sorted(r.document["id"] for r in found) == ["t1", "t2"]
+
+        await b.update_one({"id": {"$eq": "t1"}}, term("t1", "loan", "c", 9))
+        await b.delete_one({"id": {"$eq": "t2"}})
+        await feed_b.tick()
+        await feed_a.tick()
+        statements = documents_a.statements_sent
+        found = await a.find_similar_documents({}, "loan", 10)
+        assert [(r.document["content"], r.document["group"]) for r in found] == [("loan", "c")]
+        # One read of the rows the feed named; a search after it sends nothing.
+        assert documents_a.statements_sent - statements == 1
+        await a.find_similar_documents({}, "loan", 10)
+        assert documents_a.statements_sent - statements == 1
 
 
 async def test_finds_and_writes_read_the_table_before_the_feed_tells(
@@ -370,28 +389,30 @@ async def test_finds_and_writes_read_the_table_before_the_feed_tells(
     # Parlant updates a canned response by finding its vector documents, deleting each and
     # inserting new ones: b must find what a wrote, even before the feed tells b of it, or
     # a's rows would stay behind for good.
-    async with open_database() as documents_a, open_database() as documents_b:
-        feed_a = ChangeFeed(documents_a, logger, max_staleness=60)
-        feed_b = ChangeFeed(documents_b, logger, max_staleness=60)
-        async with feed_a, feed_b:
-            a = await open_stored(documents_a, GridEmbedder(), logger, announcements=feed_a)
-            b = await open_stored(documents_b, GridEmbedder(), logger, announcements=feed_b)
-            assert await b.find({}) == []
-            for content in ("ships tomorrow", "shipping time"):
-                await a.insert_one(term("r1", content, "a", 1))
-            old = await b.find({"id": {"$eq": "r1"}})
-            assert sorted(d["content"] for d in old) == ["shipping time", "ships tomorrow"]
-            for _ in old:
-                assert (await b.delete_one({"id": {"$eq": "r1"}})).deleted_count == 1
-            await b.insert_one(term("r1", "ships within two days", "a", 1))
-            await a.insert_one(term("r1", "ships within two days", "a", 1))  # stored already
-            async with open_database() as documents:
-                fresh = await open_stored(documents, GridEmbedder(), logger)
-                assert [d["content"] for d in await fresh.find({})] == ["ships within two days"]
-            await feed_b.tick()
-            await feed_a.tick()
-            found = await a.find_similar_documents({}, "shipping", 10)
-            assert [r.document["content"] for r in found] == ["ships within two days"]
+    async with two_processes(open_database, logger) as (
+        _documents_a,
+        feed_a,
+        a,
+        _documents_b,
+        feed_b,
+        b,
+    ):
+        assert await b.find({}) == []
+        for content in ("ships tomorrow", "shipping time"):
+            await a.insert_one(term("r1", content, "a", 1))
+        old = await b.find({"id": {"$eq": "r1"}})
+        assert sorted(d["content"] for d in old) == ["shipping time", "ships tomorrow"]
+        for _ in old:
+            assert (await b.delete_one({"id": {"$eq": "r1"}})).deleted_count == 1
+        await b.insert_one(term("r1", "ships within two days", "a", 1))
+        await a.insert_one(term("r1", "ships within two days", "a", 1))  # stored already
+        async with open_database() as documents:
+            fresh = await open_stored(documents, GridEmbedder(), logger)
+            assert [d["content"] for d in await fresh.find({})] == ["ships within two days"]
+        await feed_b.tick()
+        await feed_a.tick()
+        found = await a.find_similar_documents({}, "shipping", 10)
+        assert [r.document["content"] for r in found] == ["ships within two days"]
 
 
 async def test_a_write_that_does_not_return_leaves_memory_to_be_read_again(
