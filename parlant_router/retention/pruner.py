@@ -107,7 +107,7 @@ class Pruner:
             for index, retained in enumerate(self.stores):
                 # Renewed before each later store: a long pass keeps its turn.
                 renew = index > 0 and not dry_run and self._lease is not None
-                if renew and self._lease is not None and not await self._lease.acquire():
+                if renew and self._lease is not None and not await _acquire(self._lease):
                     raise LeaseHeldElsewhere(retained.store)
                 results.append(await self._prune(retained, dry_run))
             return results
@@ -117,7 +117,7 @@ class Pruner:
         if dry_run or self._lease is None:
             yield
             return
-        if not await self._lease.acquire():
+        if not await _acquire(self._lease):
             raise LeaseHeldElsewhere("another process is pruning")
         try:
             yield
@@ -148,6 +148,20 @@ class Pruner:
             announce(store, collection, ids)
 
         return deleted
+
+
+async def _acquire(lease: Lease) -> bool:
+    """`lease.acquire()`, given back when this task is cancelled while its statement runs
+    (a server shutting down): the statement may take or renew the lease all the same, which
+    would bar every other process for the lease's whole ttl."""
+    acquiring = asyncio.ensure_future(lease.acquire())
+    try:
+        return await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await acquiring
+            await lease.release()
+        raise
 
 
 class PruneTask:

@@ -283,3 +283,34 @@ async def test_two_pruners_sharing_a_lease_take_turns_and_delete_nothing_twice(
         # The lease was given back: the other takes its turn at once and finds nothing.
         [later] = await second.run()
         assert later.documents["sessions"] == 0
+
+
+async def test_a_pass_stopped_while_it_takes_the_lease_gives_it_back(
+    open_database: OpenDatabase, logger: RecordingLogger
+) -> None:
+    # A server stopping while its pass's lease statement runs: the statement takes the lease
+    # (its answer arrives after the task was cancelled); the lease must not stay held.
+    import asyncio
+
+    class SlowAnswer(Lease):
+        async def acquire(self) -> bool:
+            taken = await super().acquire()
+            taken_event.set()
+            await asyncio.sleep(0.5)
+            return taken
+
+    taken_event = asyncio.Event()
+    async with open_database() as database:
+        name = f"prune-{database.table_prefix}"
+        stopped = Pruner(
+            [RetainedStore("sessions", RETENTION, SqlPruning(database, SESSIONS_RULE))],
+            logger,
+            lease=SlowAnswer(database, name, ttl=600),
+            clock=clock,
+        )
+        task = asyncio.ensure_future(stopped.run())
+        await taken_event.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await Lease(database, name, ttl=600).acquire()
